@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 from jax import lax
 
 from optlib.core._base import solver_dataclass, static_field
@@ -20,8 +22,11 @@ class ImplicitAdjoint:
 
     With ``F(x*, theta) = 0`` at the solution, ``dx*/dtheta = -(dF/dx)^{-1} dF/dtheta``.
     The forward solve is not differentiated; the backward pass solves one linear system
-    with ``dF/dx`` applied matrix-free (``jax.lax.custom_root``). Gradients flow to
-    everything ``optimality_fn`` reads from ``*args``.
+    ``(dF/dx)^T u = g`` with ``dF/dx`` applied matrix-free (vector-Jacobian products),
+    then pulls ``u`` back through ``dF/dtheta``. Gradients flow to everything
+    ``optimality_fn`` reads from ``*args``; the initial parameters and the solver's
+    hyperparameters get zero gradient, as the fixed point does not depend on them.
+    Reverse mode only (``jax.grad``, ``jax.vjp``).
 
     Args:
         linear_solver: :class:`optlib.core.CG` (symmetric ``dF/dx``, the default),
@@ -56,23 +61,37 @@ class ImplicitAdjoint:
             raise ValueError(
                 f"ImplicitAdjoint needs an optimality_fn: {type(solver).__name__} has none; "
                 "pass ImplicitAdjoint(optimality_fn=lambda params, *args: ...)")
-        linear_solver = self.linear_solver
-
-        def residual(x: PyTree) -> PyTree:
-            return optimality_fn(x, *args)
-
-        def forward(_: Any, x0: PyTree) -> tuple[PyTree, Any]:
-            nondiff = jax.tree.map(lax.stop_gradient, (solver, args, key))
-            result = _while_run_jit(*nondiff[:1], x0, nondiff[1], nondiff[2], hooks,
-                                    max_steps=max_steps)
-            return result.params, result
-
-        def tangent_solve(matvec: Callable[[PyTree], PyTree], b: PyTree) -> PyTree:
-            return linear_solver(matvec, b)
-
-        params_star, result = lax.custom_root(residual, params, forward, tangent_solve,
-                                              has_aux=True)
+        nondiff = jax.tree.map(lax.stop_gradient, (solver, args, key))
+        result = _while_run_jit(nondiff[0], params, nondiff[1], nondiff[2], hooks,
+                                max_steps=max_steps)
+        params_star = _implicit_solution(optimality_fn, self.linear_solver,
+                                         lax.stop_gradient(result.params), args)
         return result._replace(params=params_star)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _implicit_solution(optimality_fn: Callable[..., PyTree], linear_solver: Any,
+                       solution: PyTree, args: tuple) -> PyTree:
+    return solution
+
+
+def _implicit_solution_fwd(optimality_fn: Callable[..., PyTree], linear_solver: Any,
+                           solution: PyTree, args: tuple) -> tuple[PyTree, tuple]:
+    return solution, (solution, args)
+
+
+def _implicit_solution_bwd(optimality_fn: Callable[..., PyTree], linear_solver: Any,
+                           residuals: tuple, cotangent: PyTree) -> tuple[PyTree, tuple]:
+    solution, args = residuals
+    _, vjp_params = jax.vjp(lambda x: optimality_fn(x, *args), solution)
+    u = linear_solver(lambda v: vjp_params(v)[0], cotangent)
+    _, vjp_args = jax.vjp(lambda *a: optimality_fn(solution, *a), *args)
+    args_cotangent = jax.tree.map(lambda c: -c if c.dtype != jax.dtypes.float0 else c,
+                                  vjp_args(u))
+    return jax.tree.map(jnp.zeros_like, solution), tuple(args_cotangent)
+
+
+_implicit_solution.defvjp(_implicit_solution_fwd, _implicit_solution_bwd)
 
 
 @solver_dataclass
