@@ -86,6 +86,32 @@ def time_jitted(fn: Callable[..., Any], *args: Any, repeats: int = 7) -> dict[st
     return stats
 
 
+def time_interleaved(fns: dict[str, Callable[..., Any]], *args: Any, repeats: int = 9
+                     ) -> dict[str, dict[str, float]]:
+    """Compiles each ``jax.jit(fn)`` apart, then times them round-robin.
+
+    Interleaving the repeats exposes every contender to the same background load, which
+    keeps ratios meaningful on a shared machine.
+    """
+    compiled, compile_s = {}, {}
+    for name, fn in fns.items():
+        compile_s[name], compiled[name] = compile_seconds(fn, *args)
+        jax.block_until_ready(compiled[name](*args))
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in compiled.items():
+            start = time.perf_counter()
+            jax.block_until_ready(fn(*args))
+            times[name].append(time.perf_counter() - start)
+    out = {}
+    for name, ts in times.items():
+        ts.sort()
+        q = statistics.quantiles(ts, n=4) if len(ts) >= 2 else [ts[0]] * 3
+        out[name] = {"median_s": statistics.median(ts), "min_s": ts[0], "iqr_s": q[2] - q[0],
+                     "repeats": repeats, "compile_s": compile_s[name]}
+    return out
+
+
 def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None,
                    floatfmt: str = ".4g") -> str:
     """Renders ``rows`` (dicts) as a Markdown table."""

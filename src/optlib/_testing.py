@@ -21,7 +21,7 @@ def assert_trees_allclose(actual: PyTree, desired: PyTree, *, rtol: float = 1e-7
     d_leaves, d_def = jax.tree.flatten(desired)
     if a_def != d_def:
         raise AssertionError(f"tree structures differ: {a_def} != {d_def}. {err_msg}")
-    for i, (a, d) in enumerate(zip(a_leaves, d_leaves)):
+    for i, (a, d) in enumerate(zip(a_leaves, d_leaves, strict=True)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(d), rtol=rtol, atol=atol,
                                    err_msg=f"leaf {i}: {err_msg}")
 

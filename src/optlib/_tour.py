@@ -95,6 +95,6 @@ def format_table(rows: list[TourRow]) -> str:
     body = [(r.entry.area, r.entry.problem, r.entry.solver, r.outcome.result,
              r.outcome.reference, "ok" if r.outcome.ok else "MISS", f"{r.seconds:.2f} s")
             for r in rows]
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *body)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))  # noqa: E731
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *body, strict=True)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(b) for b in body])

@@ -58,12 +58,14 @@ class GradientDescent:
     learning_rate: float = 1e-2
     tol: float = 1e-6
 
-    def init(self, params: PyTree, *args: Any, key: jax.Array | None = None) -> GradientDescentState:
+    def init(self, params: PyTree, *args: Any,
+             key: jax.Array | None = None) -> GradientDescentState:
         del params, args, key
         return GradientDescentState(count=jnp.zeros((), jnp.int32))
 
     def step(self, params: PyTree, state: GradientDescentState, *args: Any,
-             key: jax.Array | None = None) -> tuple[PyTree, GradientDescentState, GradientDescentInfo]:
+             key: jax.Array | None = None
+             ) -> tuple[PyTree, GradientDescentState, GradientDescentInfo]:
         del key
         value, grads = jax.value_and_grad(self.fun)(params, *args)
         params = jax.tree.map(lambda p, g: p - cast_like(self.learning_rate, p) * g, params, grads)
@@ -76,5 +78,5 @@ class GradientDescent:
         return info.grad_norm < cast_like(self.tol, info.grad_norm)
 
     def optimality_fn(self, params: PyTree, *args: Any) -> PyTree:
-        """The gradient of ``fun``: zero at a stationary point (used by implicit differentiation)."""
+        """The gradient of ``fun``, zero at a stationary point (for implicit differentiation)."""
         return jax.grad(self.fun)(params, *args)

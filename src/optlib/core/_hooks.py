@@ -261,13 +261,14 @@ class Print:
     def step(self, hook_state: jax.Array, step: jax.Array, params: PyTree, state: PyTree,
              info: PyTree) -> jax.Array:
         names = self.fields if self.fields is not None else getattr(info, "_fields", ())
-        values = {n: getattr(info, n) for n in names if jnp.ndim(getattr(info, n)) == 0}
+        names = tuple(n for n in names if jnp.ndim(getattr(info, n)) == 0)
+        values = tuple(getattr(info, n) for n in names)
         every = self.every
 
-        def host(step: Any, values: dict[str, Any]) -> None:
+        def host(step: Any, values: tuple[Any, ...]) -> None:
             if jax.process_index() != 0 or int(step) % every:
                 return
-            text = ", ".join(f"{k}={float(v):.4g}" for k, v in values.items())
+            text = ", ".join(f"{k}={float(v):.4g}" for k, v in zip(names, values, strict=True))
             print(f"step {int(step)}: {text}", flush=True)
 
         _maybe_callback(step % every == 0, host, step, values)

@@ -100,7 +100,7 @@ def _init(solver: Any, params: PyTree, args: tuple, key: jax.Array | None,
 
 
 def _history(hooks: tuple[Hook, ...], hook_states: tuple) -> Trace | None:
-    for hook, hook_state in zip(hooks, hook_states):
+    for hook, hook_state in zip(hooks, hook_states, strict=True):
         if isinstance(hook, History):
             return hook_state
     return None
@@ -127,12 +127,12 @@ def _while_run(solver: Any, params: PyTree, args: tuple, key: jax.Array | None,
                            jnp.where(stop, solver_status, Status.MAX_STEPS.as_array()))
         done = (~finite) | stop | (k >= max_steps)
         hook_states = tuple(h.step(hs, k, params, state, info)
-                            for h, hs in zip(hooks, hook_states))
+                            for h, hs in zip(hooks, hook_states, strict=True))
         return k, params, state, info, done, status, hook_states
 
     carry = (jnp.zeros((), jnp.int32), params, state, info, ~finite0, status0, hook_states)
     k, params, state, info, _, status, hook_states = lax.while_loop(cond, body, carry)
-    hook_states = tuple(h.finish(hs, k, status) for h, hs in zip(hooks, hook_states))
+    hook_states = tuple(h.finish(hs, k, status) for h, hs in zip(hooks, hook_states, strict=True))
     return RunResult(params, state, info, k, status, _history(hooks, hook_states))
 
 
@@ -158,7 +158,7 @@ def _scan_run(solver: Any, params: PyTree, args: tuple, key: jax.Array | None,
         state = tree_where(finite, new_state, state)
         k = k + finite.astype(jnp.int32)
         hook_states = tuple(h.step(hs, k, params, state, info)
-                            for h, hs in zip(hooks, hook_states))
+                            for h, hs in zip(hooks, hook_states, strict=True))
         return (k, params, state, finite, hook_states), (k, info)
 
     carry = (jnp.zeros((), jnp.int32), params, state, finite0, hook_states)
@@ -168,7 +168,7 @@ def _scan_run(solver: Any, params: PyTree, args: tuple, key: jax.Array | None,
     stop, solver_status = split_terminate(solver.terminate(params, state, last_info))
     status = jnp.where(~alive, Status.NONFINITE.as_array(),
                        jnp.where(stop, solver_status, Status.MAX_STEPS.as_array()))
-    hook_states = tuple(h.finish(hs, k, status) for h, hs in zip(hooks, hook_states))
+    hook_states = tuple(h.finish(hs, k, status) for h, hs in zip(hooks, hook_states, strict=True))
     history = Trace(step=steps, info=infos, params=None, length=k)
     return RunResult(params, state, last_info, k, status, history)
 

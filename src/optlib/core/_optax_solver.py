@@ -97,5 +97,5 @@ class OptaxSolver:
         return info.grad_norm < cast_like(self.tol, info.grad_norm)
 
     def optimality_fn(self, params: PyTree, *args: Any) -> PyTree:
-        """The gradient of ``fun``: zero at a stationary point (used by implicit differentiation)."""
+        """The gradient of ``fun``, zero at a stationary point (for implicit differentiation)."""
         return jax.grad(self.fun)(params, *args)

@@ -59,4 +59,5 @@ _MESSAGES = {
 def status_counts(status: np.ndarray) -> dict[Status, int]:
     """Counts each status in an array of status codes (for batched runs)."""
     codes = np.asarray(status).reshape(-1)
-    return {Status(int(c)): int(n) for c, n in zip(*np.unique(codes, return_counts=True))}
+    values, counts = np.unique(codes, return_counts=True)
+    return {Status(int(c)): int(n) for c, n in zip(values, counts, strict=True)}

@@ -29,7 +29,7 @@ def tree_where(pred: jax.Array, on_true: PyTree, on_false: PyTree) -> PyTree:
 
 
 def tree_zeros_like(tree: PyTree) -> PyTree:
-    """Zeros with the structure, shape and dtype of ``tree`` (``ShapeDtypeStruct`` leaves allowed)."""
+    """Zeros shaped like ``tree`` (``ShapeDtypeStruct`` leaves allowed)."""
     return jax.tree.map(lambda x: jnp.zeros(jnp.shape(x), x.dtype), tree)
 
 
