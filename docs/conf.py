@@ -17,6 +17,7 @@ extensions = [
     "sphinx.ext.viewcode",
     "myst_parser",
     "coverage_check",
+    "gallery",
 ]
 
 autosummary_generate = True
