@@ -24,6 +24,24 @@ from optlib.core import run_steps as run_steps
 
 __version__ = "0.1.0"
 
+# Application areas load on first use (``optlib.dag.TopoSwap``), so ``import optlib`` stays
+# fast and a user of one area never pays for another's imports (Flax, SciPy's HiGHS, ...).
+_AREAS = ("bilevel", "curvature", "dag", "datasets", "hedging", "qubo", "schedules")
+
+
+def __getattr__(name: str):
+    if name in _AREAS:
+        import importlib
+
+        module = importlib.import_module(f"optlib.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'optlib' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_AREAS))
+
 __all__ = [
     "CG",
     "Direct",
