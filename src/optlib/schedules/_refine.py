@@ -48,10 +48,11 @@ def median_smooth(norms: ArrayLike, *, tau: float = 0.1, grid: int = 10_000,
     """Median-filters a gradient-norm log with a window of a fraction ``tau`` of the run.
 
     Logs shorter than ``grid`` are first resampled up to ``grid`` points in normalized time,
-    so the window is ``2 * floor(tau * len / 2) + 1`` samples of the (resampled) log. The end
-    is padded by reflection, so a late rise of the norm survives the filter; the start uses
-    the nearest value. A median rather than a mean keeps loss spikes from leaking into the
-    schedule.
+    so the window is ``2 * floor(tau * len / 2) + 1`` samples of the (resampled) log. Both
+    ends are padded by reflection, so a late rise of the norm survives the filter and a
+    single outlier at the first step cannot set the first half-window (the authors' recipe
+    pads the start with the nearest value instead). A median rather than a mean keeps loss
+    spikes from leaking into the schedule.
 
     Args:
         norms: 1-D positive gradient norms.
@@ -63,7 +64,7 @@ def median_smooth(norms: ArrayLike, *, tau: float = 0.1, grid: int = 10_000,
         The smoothed log, at the resolution it was filtered at (``max(len, grid)`` points, or
         ``len`` points when smoothing is off).
     """
-    g = np.asarray(norms, dtype=np.float64)
+    g = np.array(norms, dtype=np.float64)
     if window is None and tau == 0:
         return g
     if g.shape[0] < grid:
@@ -73,9 +74,7 @@ def median_smooth(norms: ArrayLike, *, tau: float = 0.1, grid: int = 10_000,
     width = min(width, 2 * ((m - 1) // 2) + 1)
     if width <= 1:
         return g
-    pad = min(2 * width, m - 1)
-    padded = np.pad(g, (0, pad), mode="reflect")
-    return ndimage.median_filter(padded, size=width, mode="nearest")[:m]
+    return ndimage.median_filter(g, size=width, mode="mirror")
 
 
 def _check_norms(grad_norms: ArrayLike) -> np.ndarray:
