@@ -28,6 +28,7 @@ import optax
 
 import optlib
 from optlib.core import solver_dataclass, static_field
+from optlib.core._tree import first_leaf_dtype
 from optlib.schedules import grad_norm_logger
 
 PyTree = Any
@@ -97,7 +98,7 @@ class GPT(nn.Module):
         cfg = self.config
         L = ids.shape[-1]
         x = nn.Embed(cfg.vocab_size, cfg.n_embd, name="wte")(ids)
-        x = x + nn.Embed(cfg.block_size, cfg.n_embd, name="wpe")(jnp.arange(L))
+        x = x + nn.Embed(cfg.block_size, cfg.n_embd, name="wpe")(jnp.arange(L))[None]
         for i in range(cfg.n_layer):
             x = Block(cfg, name=f"block_{i}")(x)
         return nn.Dense(cfg.vocab_size, name="head")(nn.LayerNorm(name="ln_f")(x))
@@ -199,11 +200,13 @@ class LMTrainer:
     layer_mask: jax.Array | None = None
     log_steps: int = static_field(default=0)
 
-    def _optimizer(self) -> optax.GradientTransformation:
+    def _optimizer(self, dtype: Any) -> optax.GradientTransformation:
+        # hyperparameters follow the parameters' dtype (float32 model under jax_enable_x64)
+        cast = lambda x: jnp.asarray(x, dtype)  # noqa: E731
         parts = [grad_norm_logger(self.log_steps)] if self.log_steps else []
-        parts += [optax.clip_by_global_norm(self.clip_norm),
-                  optax.adamw(self.schedule, b1=self.b1, b2=self.b2,
-                              weight_decay=self.weight_decay)]
+        parts += [optax.clip_by_global_norm(cast(self.clip_norm)),
+                  optax.adamw(lambda count: cast(self.learning_rate(count)), b1=cast(self.b1),
+                              b2=cast(self.b2), weight_decay=cast(self.weight_decay))]
         return optax.chain(*parts)
 
     def learning_rate(self, count: jax.Array) -> jax.Array:
@@ -212,7 +215,8 @@ class LMTrainer:
 
     def init(self, params: PyTree, data: jax.Array, key: jax.Array | None = None) -> TrainerState:
         del data, key
-        return TrainerState(jnp.zeros((), jnp.int32), self._optimizer().init(params))
+        return TrainerState(jnp.zeros((), jnp.int32),
+                            self._optimizer(first_leaf_dtype(params)).init(params))
 
     def step(self, params: PyTree, state: TrainerState, data: jax.Array,
              key: jax.Array | None = None) -> tuple[PyTree, TrainerState, TrainInfo]:
@@ -221,7 +225,8 @@ class LMTrainer:
         windows = sample_batch(key, data, self.batch_size, self.config.block_size)
         value, grads = jax.value_and_grad(loss_fn)(params, self.config, windows)
         grads = mask_layers(grads, self.layer_mask)
-        updates, opt_state = self._optimizer().update(grads, state.opt_state, params)
+        optimizer = self._optimizer(first_leaf_dtype(params))
+        updates, opt_state = optimizer.update(grads, state.opt_state, params)
         updates = mask_layers(updates, self.layer_mask)
         params = optax.apply_updates(params, updates)
         info = TrainInfo(value, optax.tree.norm(grads), self.learning_rate(state.count))

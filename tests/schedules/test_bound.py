@@ -1,4 +1,4 @@
-"""last_iterate_bound(): closed-form constants, brute force, and the refined schedule's optimality."""
+"""last_iterate_bound(): constants, brute force, and the refined schedule's near-optimality."""
 
 import jax
 import jax.numpy as jnp

@@ -32,8 +32,8 @@ def last_iterate_bound(schedule_values: ArrayLike, grad_norms: ArrayLike,
     For convex ``f`` and ``x_{t+1} = x_t - eta_t g_t`` (``t = 1..T``), with
     ``D = ||x_1 - x*||``, Defazio et al. bound ``E[f(x_T) - f*]`` by
 
-        ``(D^2 + sum_t eta_t^2 G_t^2) / (2 sum_t eta_t)
-        + 1/2 sum_{k<T} eta_k / (sum_{t>k} eta_t) * (sum_{t>=k} eta_t^2 G_t^2) / (sum_{t>=k} eta_t)``.
+        ``(D^2 + sum_t eta_t^2 G_t^2) / (2 sum_t eta_t)``
+        ``+ 1/2 sum_{k<T} [eta_k / sum_{t>k} eta_t] [sum_{t>=k} eta_t^2 G_t^2 / sum_{t>=k} eta_t]``.
 
     Writing it as ``t1 / c + c * t23`` for the rescaled schedule ``c * eta``, the best scale
     is ``sqrt(t1 / t23)`` and the tuned bound ``2 sqrt(t1 t23)``, which compares schedule
