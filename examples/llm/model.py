@@ -107,7 +107,8 @@ class GPT(nn.Module):
 def init_params(config: GPTConfig, key: jax.Array) -> PyTree:
     """Initial parameters (float32)."""
     ids = jnp.zeros((1, config.block_size), jnp.int32)
-    return GPT(config).init(key, ids)["params"]
+    # jitted: flax's eager initialization would compile every primitive on its own
+    return jax.jit(lambda k: GPT(config).init(k, ids)["params"])(key)
 
 
 def num_params(params: PyTree) -> int:

@@ -40,8 +40,10 @@ def test_trainer_schedule_mask_and_logger():
     # the loss is a proper cross-entropy: uniform logits give log(vocab)
     zero = jax.tree.map(jnp.zeros_like, params)
     windows = data[:18].reshape(2, 9)
-    np.testing.assert_allclose(loss_fn(zero, cfg, windows), np.log(11), rtol=1e-6)
-    assert np.isfinite(float(eval_loss(result.params, cfg, data, num_windows=8, batch_size=4)))
+    np.testing.assert_allclose(jax.jit(loss_fn, static_argnums=1)(zero, cfg, windows),
+                               np.log(11), rtol=1e-6)
+    val = jax.jit(eval_loss, static_argnums=(1, 3, 4))(result.params, cfg, data, 8, 4)
+    assert np.isfinite(float(val))
 
 
 def test_config_validation():
