@@ -78,7 +78,6 @@ def test_jit_vmap_and_pytree(name):
     peaks = jnp.array([0.1, 0.2, 0.4])
     batched = jax.tree.unflatten(treedef, [jnp.broadcast_to(jnp.asarray(x), (3,) + jnp.shape(x))
                                            for x in leaves])
-    batched = jax.tree.map(lambda x: x, batched)
     scaled = jax.vmap(lambda s, p: s(37) * p)(batched, peaks)
     np.testing.assert_allclose(scaled, float(sched(37)) * peaks, rtol=1e-12)
 
