@@ -198,3 +198,36 @@ def test_static_field_and_leaves():
         lr: float = 0.1
 
     assert jax.tree.leaves(S(fun=print, lr=0.3)) == [0.3]
+
+
+def test_stochastic_objective_gets_the_step_key():
+    def noisy(x, target, key):
+        noise = jax.random.normal(key, x.shape)
+        return jnp.sum((x - target - 0.01 * noise) ** 2)
+
+    solver = optlib.OptaxSolver(noisy, optax.sgd, hyperparams={"learning_rate": 0.1}, tol=0.0,
+                                stochastic=True)
+    a = optlib.run(solver, jnp.zeros(2), jnp.ones(2), key=jax.random.key(0), max_steps=200)
+    b = optlib.run(solver, jnp.zeros(2), jnp.ones(2), key=jax.random.key(0), max_steps=200)
+    np.testing.assert_array_equal(a.params, b.params)
+    np.testing.assert_allclose(a.params, 1.0, atol=0.05)
+    with pytest.raises(ValueError, match="PRNG key"):
+        optlib.run(solver, jnp.zeros(2), jnp.ones(2), max_steps=2)
+
+
+@pytest.mark.parametrize("driver", ["run", "run_steps"])
+def test_resume_from_state_matches_one_long_run(driver):
+    def noisy(x, target, key):
+        return jnp.sum((x - target) ** 2) + jnp.sum(x * jax.random.normal(key, x.shape))
+
+    solver = optlib.OptaxSolver(noisy, optax.adam, hyperparams={"learning_rate": 0.05}, tol=0.0,
+                                stochastic=True)
+    key = jax.random.key(3)
+    go = (lambda *a, n, **k: optlib.run(solver, *a, key=key, max_steps=n, **k)) \
+        if driver == "run" else \
+        (lambda *a, n, **k: optlib.run_steps(solver, *a, key=key, num_steps=n, **k))
+    whole = go(jnp.zeros(3), jnp.ones(3), n=30)
+    first = go(jnp.zeros(3), jnp.ones(3), n=12)
+    rest = go(first.params, jnp.ones(3), n=18, state=first.state, step_offset=12)
+    np.testing.assert_allclose(rest.params, whole.params, rtol=1e-12)
+    np.testing.assert_array_equal(rest.state.count, 30)

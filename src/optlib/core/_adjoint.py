@@ -53,7 +53,7 @@ class ImplicitAdjoint:
     optimality_fn: Callable[..., PyTree] | None = static_field(default=None)
 
     def run(self, solver: Any, params: PyTree, args: tuple, key: Any, hooks: tuple,
-            max_steps: int) -> Any:
+            max_steps: int, state: PyTree | None = None, step_offset: Any = 0) -> Any:
         from optlib.core._loop import _while_run_jit
 
         optimality_fn = self.optimality_fn or getattr(solver, "optimality_fn", None)
@@ -61,9 +61,10 @@ class ImplicitAdjoint:
             raise ValueError(
                 f"ImplicitAdjoint needs an optimality_fn: {type(solver).__name__} has none; "
                 "pass ImplicitAdjoint(optimality_fn=lambda params, *args: ...)")
-        nondiff = jax.tree.map(lax.stop_gradient, (solver, args, key))
-        result = _while_run_jit(nondiff[0], params, nondiff[1], nondiff[2], hooks,
-                                max_steps=max_steps)
+        solver, args_nd, key, state = jax.tree.map(lax.stop_gradient,
+                                                   (solver, args, key, state))
+        result = _while_run_jit(solver, params, args_nd, key, hooks, max_steps=max_steps,
+                                state=state, step_offset=step_offset)
         params_star = _implicit_solution(optimality_fn, self.linear_solver,
                                          lax.stop_gradient(result.params), args)
         return result._replace(params=params_star)
@@ -118,8 +119,8 @@ class UnrolledAdjoint:
     checkpoint: bool = static_field(default=False)
 
     def run(self, solver: Any, params: PyTree, args: tuple, key: Any, hooks: tuple,
-            max_steps: int) -> Any:
+            max_steps: int, state: PyTree | None = None, step_offset: Any = 0) -> Any:
         from optlib.core._loop import _scan_run_jit
 
         return _scan_run_jit(solver, params, args, key, hooks, num_steps=max_steps,
-                             checkpoint=self.checkpoint)
+                             checkpoint=self.checkpoint, state=state, step_offset=step_offset)

@@ -46,6 +46,9 @@ class GradientDescent:
         fun: the objective ``fun(params, *args) -> scalar`` (static).
         learning_rate: step size (a traced hyperparameter).
         tol: tolerance on the gradient norm (a traced hyperparameter).
+        stochastic: ``fun`` is called as ``fun(params, *args, key=key)`` with the step's key
+            (minibatches, dropout); pass ``key=`` to :func:`optlib.run`. The stopping rule
+            then sees the stochastic gradient's norm.
 
     Example:
         >>> import jax.numpy as jnp, optlib
@@ -57,6 +60,7 @@ class GradientDescent:
     fun: Callable[..., jax.Array] = static_field()
     learning_rate: float = 1e-2
     tol: float = 1e-6
+    stochastic: bool = static_field(default=False)
 
     def init(self, params: PyTree, *args: Any,
              key: jax.Array | None = None) -> GradientDescentState:
@@ -66,8 +70,7 @@ class GradientDescent:
     def step(self, params: PyTree, state: GradientDescentState, *args: Any,
              key: jax.Array | None = None
              ) -> tuple[PyTree, GradientDescentState, GradientDescentInfo]:
-        del key
-        value, grads = jax.value_and_grad(self.fun)(params, *args)
+        value, grads = jax.value_and_grad(self._objective(key))(params, *args)
         params = jax.tree.map(lambda p, g: p - cast_like(self.learning_rate, p) * g, params, grads)
         return params, GradientDescentState(state.count + 1), GradientDescentInfo(
             value, tree_norm(grads))
@@ -77,6 +80,17 @@ class GradientDescent:
         del params, state
         return info.grad_norm < cast_like(self.tol, info.grad_norm)
 
+    def _objective(self, key: jax.Array | None) -> Callable[..., jax.Array]:
+        if not self.stochastic:
+            return self.fun
+        if key is None:
+            raise ValueError(f"{type(self).__name__}(stochastic=True) needs a PRNG key: "
+                             "pass key= to optlib.run")
+        return lambda params, *args: self.fun(params, *args, key=key)
+
     def optimality_fn(self, params: PyTree, *args: Any) -> PyTree:
         """The gradient of ``fun``, zero at a stationary point (for implicit differentiation)."""
+        if self.stochastic:
+            raise ValueError("implicit differentiation needs a deterministic objective; "
+                             f"this {type(self).__name__} has stochastic=True")
         return jax.grad(self.fun)(params, *args)

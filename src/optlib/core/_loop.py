@@ -89,9 +89,11 @@ def _step_key(key: jax.Array | None, step: jax.Array | int) -> jax.Array | None:
 
 
 def _init(solver: Any, params: PyTree, args: tuple, key: jax.Array | None,
-          hooks: tuple[Hook, ...], max_steps: int) -> tuple[PyTree, PyTree, tuple]:
+          hooks: tuple[Hook, ...], max_steps: int, state: PyTree | None
+          ) -> tuple[PyTree, PyTree, tuple, jax.Array | None]:
     init_key, key = _split_key(key)
-    state = solver.init(params, *args, key=init_key)
+    if state is None:
+        state = solver.init(params, *args, key=init_key)
     info_shape = jax.eval_shape(
         lambda p, s, k: solver.step(p, s, *args, key=k)[2], params, state, _step_key(key, 0))
     info = tree_zeros_like(info_shape)
@@ -107,8 +109,9 @@ def _history(hooks: tuple[Hook, ...], hook_states: tuple) -> Trace | None:
 
 
 def _while_run(solver: Any, params: PyTree, args: tuple, key: jax.Array | None,
-               hooks: tuple[Hook, ...], max_steps: int) -> RunResult:
-    state, info, hook_states, key = _init(solver, params, args, key, hooks, max_steps)
+               hooks: tuple[Hook, ...], max_steps: int, state: PyTree | None = None,
+               step_offset: jax.Array | int = 0) -> RunResult:
+    state, info, hook_states, key = _init(solver, params, args, key, hooks, max_steps, state)
     finite0 = tree_allfinite(params)
     status0 = jnp.where(finite0, Status.MAX_STEPS.as_array(), Status.NONFINITE.as_array())
 
@@ -117,7 +120,8 @@ def _while_run(solver: Any, params: PyTree, args: tuple, key: jax.Array | None,
 
     def body(carry: tuple) -> tuple:
         k, params, state, info, done, status, hook_states = carry
-        new_params, new_state, info = solver.step(params, state, *args, key=_step_key(key, k))
+        new_params, new_state, info = solver.step(params, state, *args,
+                                                  key=_step_key(key, step_offset + k))
         finite = tree_allfinite(new_params)
         stop, solver_status = split_terminate(solver.terminate(new_params, new_state, info))
         params = tree_where(finite, new_params, params)
@@ -140,12 +144,13 @@ _while_run_jit = jax.jit(_while_run, static_argnames=("max_steps",))
 
 
 def _scan_run(solver: Any, params: PyTree, args: tuple, key: jax.Array | None,
-              hooks: tuple[Hook, ...], num_steps: int, checkpoint: bool = False) -> RunResult:
-    state, info, hook_states, key = _init(solver, params, args, key, hooks, num_steps)
+              hooks: tuple[Hook, ...], num_steps: int, checkpoint: bool = False,
+              state: PyTree | None = None, step_offset: jax.Array | int = 0) -> RunResult:
+    state, info, hook_states, key = _init(solver, params, args, key, hooks, num_steps, state)
     finite0 = tree_allfinite(params)
 
     def one_step(params: PyTree, state: PyTree, k: jax.Array) -> tuple:
-        return solver.step(params, state, *args, key=_step_key(key, k))
+        return solver.step(params, state, *args, key=_step_key(key, step_offset + k))
 
     if checkpoint:
         one_step = jax.checkpoint(one_step)
@@ -177,7 +182,8 @@ _scan_run_jit = jax.jit(_scan_run, static_argnames=("num_steps", "checkpoint"))
 
 
 def run(solver: Any, params: PyTree, *args: Any, key: jax.Array | None = None,
-        max_steps: int = 1000, hooks: Sequence[Hook] = (), adjoint: Any = None) -> RunResult:
+        max_steps: int = 1000, hooks: Sequence[Hook] = (), adjoint: Any = None,
+        state: PyTree | None = None, step_offset: jax.typing.ArrayLike = 0) -> RunResult:
     """Runs ``solver`` from ``params`` until it stops, inside one compiled ``lax.while_loop``.
 
     The loop stops when the solver's ``terminate`` fires (``Status.SUCCESS`` or the
@@ -201,6 +207,11 @@ def run(solver: Any, params: PyTree, *args: Any, key: jax.Array | None = None,
         adjoint: ``None`` (not reverse-differentiable), an
             :class:`optlib.ImplicitAdjoint` (differentiate the fixed point) or an
             :class:`optlib.UnrolledAdjoint` (differentiate ``max_steps`` unrolled steps).
+        state: resume from this solver state instead of calling ``solver.init``
+            (for example ``previous_result.state``).
+        step_offset: the number of steps already taken when resuming; step ``k`` of this
+            call then draws the key of step ``step_offset + k``, so a run split into chunks
+            sees the same keys as one long run. Traced: changing it does not recompile.
 
     Returns:
         A :class:`optlib.RunResult`.
@@ -214,14 +225,18 @@ def run(solver: Any, params: PyTree, *args: Any, key: jax.Array | None = None,
     """
     hooks = _check_run_args(solver, max_steps, hooks)
     solver = canonicalize_hyperparameters(solver)
+    offset = jnp.asarray(step_offset, jnp.int32)
     if adjoint is not None:
-        return adjoint.run(solver, params, tuple(args), key, hooks, int(max_steps))
-    return _while_run_jit(solver, params, tuple(args), key, hooks, max_steps=int(max_steps))
+        return adjoint.run(solver, params, tuple(args), key, hooks, int(max_steps),
+                           state=state, step_offset=offset)
+    return _while_run_jit(solver, params, tuple(args), key, hooks, max_steps=int(max_steps),
+                          state=state, step_offset=offset)
 
 
 def run_steps(solver: Any, params: PyTree, *args: Any, num_steps: int,
               key: jax.Array | None = None, hooks: Sequence[Hook] = (),
-              checkpoint: bool = False) -> RunResult:
+              checkpoint: bool = False, state: PyTree | None = None,
+              step_offset: jax.typing.ArrayLike = 0) -> RunResult:
     """Runs exactly ``num_steps`` steps with ``lax.scan`` and returns the trace of infos.
 
     The solver's stopping rule is evaluated once, at the end, to set the status;
@@ -239,6 +254,8 @@ def run_steps(solver: Any, params: PyTree, *args: Any, num_steps: int,
         hooks: hooks as in :func:`run`.
         checkpoint: rematerialize each step in the backward pass (``jax.checkpoint``),
             trading compute for memory when differentiating long runs.
+        state: resume from this solver state instead of calling ``solver.init``.
+        step_offset: steps already taken when resuming (keys continue from there).
 
     Returns:
         A :class:`optlib.RunResult` whose ``history`` holds every step's info.
@@ -253,4 +270,5 @@ def run_steps(solver: Any, params: PyTree, *args: Any, num_steps: int,
     hooks = _check_run_args(solver, num_steps, hooks)
     solver = canonicalize_hyperparameters(solver)
     return _scan_run_jit(solver, params, tuple(args), key, hooks,
-                         num_steps=int(num_steps), checkpoint=bool(checkpoint))
+                         num_steps=int(num_steps), checkpoint=bool(checkpoint), state=state,
+                         step_offset=jnp.asarray(step_offset, jnp.int32))

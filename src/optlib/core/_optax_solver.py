@@ -45,6 +45,9 @@ class OptaxSolver:
         optimizer: an ``optax.GradientTransformation`` or a factory returning one (static).
         hyperparams: keyword arguments for the factory (traced leaves).
         tol: stop when the gradient norm falls below ``tol`` (``0`` never stops early).
+        stochastic: ``fun`` is called as ``fun(params, *args, key=key)`` with the step's key
+            (minibatches, dropout); pass ``key=`` to :func:`optlib.run`. The stopping rule
+            then sees the stochastic gradient's norm.
 
     Example:
         >>> import jax.numpy as jnp, optax, optlib
@@ -60,6 +63,7 @@ class OptaxSolver:
         static_field())
     hyperparams: Mapping[str, Any] | None = None
     tol: float = 1e-6
+    stochastic: bool = static_field(default=False)
 
     def _transformation(self) -> optax.GradientTransformation:
         if isinstance(self.optimizer, optax.GradientTransformation):
@@ -78,13 +82,13 @@ class OptaxSolver:
 
     def step(self, params: PyTree, state: OptaxSolverState, *args: Any,
              key: jax.Array | None = None) -> tuple[PyTree, OptaxSolverState, GradientDescentInfo]:
-        del key
         transformation = self._transformation()
-        value, grads = jax.value_and_grad(self.fun)(params, *args)
+        objective = self._objective(key)
+        value, grads = jax.value_and_grad(objective)(params, *args)
         if isinstance(transformation, optax.GradientTransformationExtraArgs):
             updates, opt_state = transformation.update(
                 grads, state.opt_state, params, value=value, grad=grads,
-                value_fn=lambda p: self.fun(p, *args))
+                value_fn=lambda p: objective(p, *args))
         else:
             updates, opt_state = transformation.update(grads, state.opt_state, params)
         params = optax.apply_updates(params, updates)
@@ -96,6 +100,17 @@ class OptaxSolver:
         del params, state
         return info.grad_norm < cast_like(self.tol, info.grad_norm)
 
+    def _objective(self, key: jax.Array | None) -> Callable[..., jax.Array]:
+        if not self.stochastic:
+            return self.fun
+        if key is None:
+            raise ValueError(f"{type(self).__name__}(stochastic=True) needs a PRNG key: "
+                             "pass key= to optlib.run")
+        return lambda params, *args: self.fun(params, *args, key=key)
+
     def optimality_fn(self, params: PyTree, *args: Any) -> PyTree:
         """The gradient of ``fun``, zero at a stationary point (for implicit differentiation)."""
+        if self.stochastic:
+            raise ValueError("implicit differentiation needs a deterministic objective; "
+                             f"this {type(self).__name__} has stochastic=True")
         return jax.grad(self.fun)(params, *args)
