@@ -1,6 +1,15 @@
 """QUBOs, constrained binary problems, samplers and slack-free Lagrangian dual methods."""
 
 from optlib.qubo._builders import mdkp, mis, qap, tsp
+from optlib.qubo._dual import (
+    AugmentedLagrangian,
+    CuttingPlane,
+    DualAveraging,
+    DualInfo,
+    DualState,
+    ProximalBundle,
+    SubgradientDual,
+)
 from optlib.qubo._encodings import (
     SlackEncoding,
     augmented_lagrangian_qubo,
@@ -18,6 +27,8 @@ from optlib.qubo._parsers import (
     read_tsplib,
     tsplib_distances,
 )
+from optlib.qubo._qaoa import QAOASampler, cvar, qaoa_state, vqe_state
+from optlib.qubo._repair import greedy_assignment, repair, tour_length, two_opt
 from optlib.qubo._samplers import (
     ExactSolver,
     ParallelTempering,
@@ -30,30 +41,45 @@ from optlib.qubo._samplers import (
 )
 
 __all__ = [
-    "QUBO",
+    "AugmentedLagrangian",
     "ConstrainedBinaryProblem",
+    "CuttingPlane",
+    "DualAveraging",
+    "DualInfo",
+    "DualState",
     "ExactSolver",
     "KnapsackInstance",
     "ParallelTempering",
+    "ProximalBundle",
+    "QAOASampler",
+    "QUBO",
     "SampleSet",
     "SeparableSolver",
     "SimulatedAnnealing",
     "SlackEncoding",
+    "SubgradientDual",
     "TSPLIBInstance",
     "augmented_lagrangian_qubo",
     "beta_schedule",
+    "cvar",
     "default_beta_range",
     "enumerate_energies",
+    "greedy_assignment",
     "held_karp",
     "lagrangian_qubo",
     "mdkp",
     "mis",
+    "qaoa_state",
     "qap",
     "read_dimacs",
     "read_mdkp",
     "read_tsplib",
+    "repair",
     "slack_penalty_qubo",
     "slack_variable_count",
+    "tour_length",
     "tsp",
     "tsplib_distances",
+    "two_opt",
+    "vqe_state",
 ]
