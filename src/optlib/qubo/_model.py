@@ -267,8 +267,11 @@ class ConstrainedBinaryProblem:
         dtype = jnp.asarray(self.objective.linear).dtype
         x = jnp.asarray(x).astype(dtype)
         P = jnp.asarray(self.pairs)
-        r1 = x @ jnp.asarray(self.ineq_matrix, dtype).T - jnp.asarray(self.ineq_rhs, dtype)
-        r2 = x @ jnp.asarray(self.eq_matrix, dtype).T - jnp.asarray(self.eq_rhs, dtype)
+        lead = (1,) * (x.ndim - 1)
+        b = jnp.asarray(self.ineq_rhs, dtype)
+        d = jnp.asarray(self.eq_rhs, dtype)
+        r1 = x @ jnp.asarray(self.ineq_matrix, dtype).T - b.reshape(lead + b.shape)
+        r2 = x @ jnp.asarray(self.eq_matrix, dtype).T - d.reshape(lead + d.shape)
         r3 = x[..., P[:, 0]] * x[..., P[:, 1]]
         return jnp.concatenate([r1, r2, r3], axis=-1)
 
