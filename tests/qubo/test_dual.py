@@ -5,14 +5,13 @@ import itertools
 
 import jax
 import jax.numpy as jnp
-import networkx as nx
 import numpy as np
 import pytest
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 import optlib
 from optlib._testing import count_compilations
-from optlib.datasets import QUBO_OPTIMA, qubo_instance_names, qubo_instance_path
+from optlib.datasets import qubo_instance_names, qubo_instance_path, qubo_optimum
 from optlib.qubo import (
     AugmentedLagrangian,
     CuttingPlane,
@@ -46,7 +45,7 @@ def _small_problems():
     D = rng.integers(1, 20, (5, 5))
     D = np.triu(D, 1) + np.triu(D, 1).T
     tour = tsp(D)
-    return [(knap, _brute_optimum(knap)), (graph, -QUBO_OPTIMA["mis"]["1tc.16"]),
+    return [(knap, _brute_optimum(knap)), (graph, -qubo_optimum("mis", "1tc.16")),
             (tour, held_karp(D)[0])]
 
 
@@ -121,11 +120,11 @@ def test_mis_zero_duality_gap_for_multipliers_at_least_one(name):
     prob = mis(read_dimacs(qubo_instance_path("mis", name)))
     rng = np.random.default_rng(0)
     for lam in (np.ones(prob.num_multipliers), 1 + 2 * rng.random(prob.num_multipliers)):
-        assert round(_qubo_min_milp(prob, lam)) == -QUBO_OPTIMA["mis"][name]
+        assert round(_qubo_min_milp(prob, lam)) == -qubo_optimum("mis", name)
     if prob.num_variables <= 32:
         # below 1 the gap opens: lam = 0.4 rewards taking both ends of an edge
         low = _qubo_min_milp(prob, np.full(prob.num_multipliers, 0.4))
-        assert low < -QUBO_OPTIMA["mis"][name]
+        assert low < -qubo_optimum("mis", name)
 
 
 def test_mis_dual_methods_close_the_gap():

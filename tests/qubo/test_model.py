@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from optlib.datasets import QUBO_OPTIMA, qubo_instance_names, qubo_instance_path
+from optlib.datasets import qubo_instance_names, qubo_instance_path, qubo_optimum
 from optlib.qubo import (
     QUBO,
     ConstrainedBinaryProblem,
@@ -92,7 +92,8 @@ def test_parser_errors():
     with pytest.raises(ValueError, match="self-loop"):
         read_dimacs("p edge 2 1\ne 2 2\n")
     with pytest.raises(ValueError, match="DIMENSION"):
-        read_tsplib("NAME: x\nTYPE: TSP\nEDGE_WEIGHT_TYPE: EUC_2D\nNODE_COORD_SECTION\n1 0 0\nEOF\n")
+        read_tsplib("NAME: x\nTYPE: TSP\nEDGE_WEIGHT_TYPE: EUC_2D\nNODE_COORD_SECTION\n"
+                    "1 0 0\nEOF\n")
     with pytest.raises(ValueError, match="coordinates"):
         read_tsplib("NAME: x\nDIMENSION: 3\nEDGE_WEIGHT_TYPE: EUC_2D\nNODE_COORD_SECTION\n"
                     "1 0 0\nEOF\n")
@@ -114,7 +115,7 @@ def test_burma14_held_karp_reproduces_optimum():
     assert inst.distances.shape == (14, 14)
     assert np.array_equal(inst.distances, inst.distances.T)
     length, tour = held_karp(inst.distances)
-    assert length == QUBO_OPTIMA["tsp"]["burma14"] == 3323
+    assert length == qubo_optimum("tsp", "burma14") == 3323
     assert sorted(tour) == list(range(14))
     prob = tsp(inst.distances)
     x = np.zeros((13, 13))
@@ -127,7 +128,7 @@ def test_burma14_held_karp_reproduces_optimum():
 @pytest.mark.parametrize("name", ["pet2", "pb4", "pet3"])
 def test_mdkp_files_reproduce_optimum(name):
     inst = read_mdkp(qubo_instance_path("mdkp", name))
-    assert inst.optimum == QUBO_OPTIMA["mdkp"][name]
+    assert inst.optimum == qubo_optimum("mdkp", name)
     res = milp(-inst.profits, constraints=LinearConstraint(inst.weights, -np.inf,
                                                            inst.capacities),
                integrality=np.ones(inst.profits.size), bounds=Bounds(0, 1))
@@ -143,7 +144,7 @@ def test_dimacs_files_reproduce_optimum(name):
         E[k, u] = E[k, v] = 1
     res = milp(-np.ones(n), constraints=LinearConstraint(E, -np.inf, 1),
                integrality=np.ones(n), bounds=Bounds(0, 1))
-    assert round(-res.fun) == QUBO_OPTIMA["mis"][name]
+    assert round(-res.fun) == qubo_optimum("mis", name)
 
 
 def test_orlibrary_multi_instance_layout():
@@ -203,3 +204,23 @@ def test_slack_penalty_qubo_is_exact_for_feasible_points():
             assert best == pytest.approx(float(prob.value(x)))
         else:
             assert best >= float(prob.value(x)) + 20.0 - 1e-9
+
+
+def test_dimod_round_trip():
+    dimod = pytest.importorskip("dimod")
+    rng = np.random.default_rng(4)
+    q = QUBO.from_upper(jnp.asarray(np.triu(rng.normal(size=(5, 5)))), 1.25)
+    from optlib.qubo import from_dimod, to_dimod
+
+    bqm = to_dimod(q)
+    X = _all_x(5)
+    np.testing.assert_allclose([bqm.energy(dict(enumerate(x))) for x in X], q.energy(X),
+                               rtol=1e-12)
+    back, labels = from_dimod(bqm)
+    assert labels == list(range(5))
+    np.testing.assert_allclose(back.energy(X), q.energy(X), rtol=1e-12)
+    spin = dimod.BQM({"a": 1.0}, {("a", "b"): -1.0}, 0.0, "SPIN")
+    qs, lab = from_dimod(spin)
+    for x in _all_x(2):
+        s = {v: 2 * int(b) - 1 for v, b in zip(lab, x)}
+        assert float(qs.energy(x)) == pytest.approx(spin.energy(s))

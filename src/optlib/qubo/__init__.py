@@ -1,6 +1,7 @@
 """QUBOs, constrained binary problems, samplers and slack-free Lagrangian dual methods."""
 
 from optlib.qubo._builders import mdkp, mis, qap, tsp
+from optlib.qubo._dimod import from_dimod, to_dimod
 from optlib.qubo._dual import (
     AugmentedLagrangian,
     CuttingPlane,
@@ -9,6 +10,7 @@ from optlib.qubo._dual import (
     DualState,
     ProximalBundle,
     SubgradientDual,
+    multiplier_scale,
 )
 from optlib.qubo._encodings import (
     SlackEncoding,
@@ -64,11 +66,13 @@ __all__ = [
     "cvar",
     "default_beta_range",
     "enumerate_energies",
+    "from_dimod",
     "greedy_assignment",
     "held_karp",
     "lagrangian_qubo",
     "mdkp",
     "mis",
+    "multiplier_scale",
     "qaoa_state",
     "qap",
     "read_dimacs",
@@ -77,6 +81,7 @@ __all__ = [
     "repair",
     "slack_penalty_qubo",
     "slack_variable_count",
+    "to_dimod",
     "tour_length",
     "tsp",
     "tsplib_distances",

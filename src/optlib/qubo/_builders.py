@@ -28,7 +28,7 @@ def _problem(Q: np.ndarray, lin: np.ndarray, offset: float, A: np.ndarray, b: np
 
 def mdkp(profits: Any, weights: Any, capacities: Any, dtype: Any = None
          ) -> ConstrainedBinaryProblem:
-    """The multidimensional knapsack problem ``max p^T x  s.t.  W x <= c``.
+    """The multidimensional knapsack problem: maximize ``p^T x`` subject to ``W x <= c``.
 
     It is returned in minimization form (objective ``-p^T x``) with ``m`` inequality rows.
 

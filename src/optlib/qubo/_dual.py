@@ -481,7 +481,7 @@ def _kelley_lp(E: np.ndarray, G: np.ndarray, active: np.ndarray, lo: np.ndarray,
     c = np.zeros(m + 1)
     c[-1] = -1.0
     A = np.hstack([-G[act], np.ones((int(act.sum()), 1))])
-    bounds = list(zip(lo, hi)) + [(None, None)]
+    bounds = list(zip(lo, hi, strict=True)) + [(None, None)]
     res = linprog(c, A_ub=A, b_ub=E[act], bounds=bounds, method="highs")
     if res.status != 0:
         return np.asarray(lo), np.asarray(np.inf)

@@ -1,4 +1,4 @@
-"""QUBO encodings of a constrained problem: slack penalty (baseline), Lagrangian, augmented Lagrangian."""
+"""QUBO encodings of a constrained problem: slack penalty, Lagrangian, augmented Lagrangian."""
 
 from __future__ import annotations
 

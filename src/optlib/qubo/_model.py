@@ -312,4 +312,5 @@ class ConstrainedBinaryProblem:
             return
         res = milp(np.zeros(n), constraints=rows, integrality=np.ones(n), bounds=Bounds(0, 1))
         if res.status == 2:
-            raise ValueError("infeasible constraint set: no binary vector satisfies the constraints")
+            raise ValueError("infeasible constraint set: no binary vector satisfies the "
+                             "constraints")

@@ -125,7 +125,8 @@ class SeparableSolver:
     Example:
         >>> import jax.numpy as jnp
         >>> from optlib.qubo import QUBO, SeparableSolver
-        >>> SeparableSolver().sample(QUBO(jnp.zeros((2, 2)), jnp.array([1.0, -2.0]))).samples.tolist()
+        >>> q = QUBO(jnp.zeros((2, 2)), jnp.array([1.0, -2.0]))
+        >>> SeparableSolver().sample(q).samples.tolist()
         [[0, 1]]
     """
 
