@@ -28,7 +28,7 @@ def qubo_instance_names(kind: str) -> list[str]:
     Example:
         >>> from optlib.datasets import qubo_instance_names
         >>> qubo_instance_names("tsp")
-        ['burma14', 'ulysses16']
+        ['ulysses16', 'burma14']
     """
     if kind not in _FOLDERS:
         raise ValueError(f"kind must be one of {sorted(_FOLDERS)}, got {kind!r}")

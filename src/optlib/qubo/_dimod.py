@@ -31,7 +31,7 @@ def to_dimod(qubo: QUBO) -> Any:
         >>> import jax.numpy as jnp
         >>> from optlib.qubo import QUBO, to_dimod
         >>> bqm = to_dimod(QUBO(jnp.array([[0.0, 1.0], [1.0, 0.0]]), jnp.array([-1.0, 0.5])))
-        >>> bqm.energy({0: 1, 1: 1})
+        >>> float(bqm.energy({0: 1, 1: 1}))
         1.5
     """
     dimod = _dimod()
