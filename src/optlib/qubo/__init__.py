@@ -31,6 +31,7 @@ from optlib.qubo._parsers import (
 )
 from optlib.qubo._qaoa import QAOASampler, cvar, qaoa_state, vqe_state
 from optlib.qubo._repair import greedy_assignment, repair, tour_length, two_opt
+from optlib.qubo._report import dual_report
 from optlib.qubo._samplers import (
     ExactSolver,
     ParallelTempering,
@@ -65,6 +66,7 @@ __all__ = [
     "beta_schedule",
     "cvar",
     "default_beta_range",
+    "dual_report",
     "enumerate_energies",
     "from_dimod",
     "greedy_assignment",
