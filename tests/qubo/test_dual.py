@@ -181,3 +181,14 @@ def test_shipped_instance_names():
     with pytest.raises(ValueError, match="multipliers"):
         optlib.run(SubgradientDual(SeparableSolver()), jnp.zeros(3),
                    mdkp([1.0], [[1.0]], [1.0]), max_steps=2)
+
+
+def test_dual_report_fields():
+    from optlib.qubo import dual_report
+
+    prob = mdkp([5.0, 4.0, 3.0], [[2.0, 3.0, 1.0]], [4.0])
+    res = optlib.run(SubgradientDual(SeparableSolver()), jnp.zeros(1), prob, max_steps=100)
+    rep = dual_report(prob, res, optimum=-8.0)
+    assert rep["feasible"] and rep["primal_value"] == -8.0 and rep["optimality_gap"] == 0.0
+    assert rep["dual_bound"] <= -8.0 and rep["duality_gap"] >= 0
+    assert rep["variables"] == 3 and rep["slack_variables"] == 3
