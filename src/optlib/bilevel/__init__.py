@@ -16,8 +16,8 @@ from optlib.bilevel._scalebio import ScaleBiOState as ScaleBiOState
 from optlib.bilevel._scalebio import reweighting_problem as reweighting_problem
 from optlib.bilevel._stochastic import BOREP as BOREP
 from optlib.bilevel._stochastic import F2SA as F2SA
-from optlib.bilevel._stochastic import F2SAState as F2SAState
 from optlib.bilevel._stochastic import SOBA as SOBA
+from optlib.bilevel._stochastic import F2SAState as F2SAState
 from optlib.bilevel._stochastic import SOBAState as SOBAState
 
 __all__ = [

@@ -14,11 +14,11 @@ from optlib.bilevel._common import (
     Optimizer,
     apply,
     check_int,
-    learning_rate,
     check_pair,
+    learning_rate,
     make_transformation,
-    scalar,
     split_keys,
+    terminate,
 )
 from optlib.bilevel._problem import BilevelProblem
 from optlib.core._adjoint import ImplicitAdjoint, UnrolledAdjoint
@@ -125,9 +125,9 @@ class _HypergradientSolver:
         return (x_new, y_star), HypergradientState(state.count + 1, opt_state), info
 
     def terminate(self, params: PyTree, state: HypergradientState, info: BilevelInfo
-                  ) -> jax.Array:
+                  ) -> tuple[jax.Array, jax.Array]:
         del params, state
-        return info.hypergrad_norm < scalar(self.tol, info.hypergrad_norm)
+        return terminate(info, self.tol)
 
 
 @solver_dataclass

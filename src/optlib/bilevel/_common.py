@@ -193,3 +193,18 @@ def learning_rate(value: float) -> Any:
     import dataclasses
 
     return dataclasses.field(default_factory=lambda: {"learning_rate": value})
+
+
+def terminate(info: BilevelInfo, tol: Any) -> tuple[jax.Array, jax.Array]:
+    """Stops on a small hypergradient (SUCCESS) or on non-finite reports (NONFINITE).
+
+    Non-finite data can leave the iterate finite (the loop freezes it) while the
+    oracles return NaN; this turns that into a status instead of a false success.
+    """
+    from optlib.core._status import Status
+
+    finite = jnp.isfinite(info.outer_value) & jnp.isfinite(info.hypergrad_norm) & jnp.isfinite(
+        info.inner_grad_norm)
+    done = (info.hypergrad_norm < scalar(tol, info.hypergrad_norm)) | ~finite
+    status = jnp.where(finite, Status.SUCCESS.as_array(), Status.NONFINITE.as_array())
+    return done, status

@@ -21,6 +21,7 @@ from optlib.bilevel._common import (
     make_transformation,
     scalar,
     split_keys,
+    terminate,
     tree_add,
     tree_scale,
     tree_sub,
@@ -231,6 +232,7 @@ class Penalty:
         new_state = PenaltyState(state.count + 1, z_new, sx, sy, sz, (x, y, z), (d_x, d_y, d_z))
         return (x_new, y_new), new_state, BilevelInfo(f_val, tree_norm(d_x), tree_norm(d_z))
 
-    def terminate(self, params: PyTree, state: PenaltyState, info: BilevelInfo) -> jax.Array:
+    def terminate(self, params: PyTree, state: PenaltyState, info: BilevelInfo
+                  ) -> tuple[jax.Array, jax.Array]:
         del params, state
-        return info.hypergrad_norm < scalar(self.tol, info.hypergrad_norm)
+        return terminate(info, self.tol)

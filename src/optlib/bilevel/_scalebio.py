@@ -20,6 +20,7 @@ from optlib.bilevel._common import (
     make_transformation,
     scalar,
     split_keys,
+    terminate,
     tree_add,
     tree_scale,
     tree_sub,
@@ -33,7 +34,7 @@ PyTree = Any
 
 @dataclasses.dataclass(frozen=True)
 class LayerSampling:
-    """LISA-style layer sampling: only ``num_active`` layers train, resampled every ``interval`` steps.
+    """LISA-style layer sampling: ``num_active`` layers train, resampled every ``interval`` steps.
 
     ``layer_of(path)`` maps a leaf's key path (as given by
     ``jax.tree_util.tree_flatten_with_path``) to a layer index in ``[0, num_layers)``, or
@@ -251,9 +252,10 @@ class ScaleBiO:
         new_params = self.problem.proj_y(optax.apply_updates(params, _masked(updates, mask)))
         return new_params, new_state
 
-    def terminate(self, params: PyTree, state: ScaleBiOState, info: BilevelInfo) -> jax.Array:
+    def terminate(self, params: PyTree, state: ScaleBiOState, info: BilevelInfo
+                  ) -> tuple[jax.Array, jax.Array]:
         del params, state
-        return info.hypergrad_norm < scalar(self.tol, info.hypergrad_norm)
+        return terminate(info, self.tol)
 
 
 def reweighting_problem(example_loss: Callable[[PyTree, Any], jax.Array],

@@ -22,6 +22,7 @@ from optlib.bilevel._common import (
     normalized_momentum,
     scalar,
     split_keys,
+    terminate,
     tree_add,
     tree_scale,
     tree_sub,
@@ -146,9 +147,10 @@ class SOBA:
         return (x_new, y_new), SOBAState(state.count + 1, v_new, sx, sy, sv), BilevelInfo(
             f_val, tree_norm(d_x), tree_norm(grad_y))
 
-    def terminate(self, params: PyTree, state: SOBAState, info: BilevelInfo) -> jax.Array:
+    def terminate(self, params: PyTree, state: SOBAState, info: BilevelInfo
+                  ) -> tuple[jax.Array, jax.Array]:
         del params, state
-        return info.hypergrad_norm < scalar(self.tol, info.hypergrad_norm)
+        return terminate(info, self.tol)
 
 
 @solver_dataclass
@@ -262,9 +264,10 @@ class BOREP:
         return (x_new, y), SOBAState(state.count + 1, v, sx, sy, ()), BilevelInfo(
             f_val, tree_norm(d_x), tree_norm(grad_y))
 
-    def terminate(self, params: PyTree, state: SOBAState, info: BilevelInfo) -> jax.Array:
+    def terminate(self, params: PyTree, state: SOBAState, info: BilevelInfo
+                  ) -> tuple[jax.Array, jax.Array]:
         del params, state
-        return info.hypergrad_norm < scalar(self.tol, info.hypergrad_norm)
+        return terminate(info, self.tol)
 
 
 class F2SAState(NamedTuple):
@@ -381,6 +384,7 @@ class F2SA:
         return (x_new, y), F2SAState(state.count + 1, z, lam_new), BilevelInfo(
             f_val, tree_norm(d_x), tree_norm(gy_z))
 
-    def terminate(self, params: PyTree, state: F2SAState, info: BilevelInfo) -> jax.Array:
+    def terminate(self, params: PyTree, state: F2SAState, info: BilevelInfo
+                  ) -> tuple[jax.Array, jax.Array]:
         del params, state
-        return info.hypergrad_norm < scalar(self.tol, info.hypergrad_norm)
+        return terminate(info, self.tol)

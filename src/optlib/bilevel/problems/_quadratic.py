@@ -94,7 +94,7 @@ class Quadratic(NamedTuple):
 def _spd(key: jax.Array, n: int, low: float, high: float, dtype: Any) -> jax.Array:
     q, _ = jnp.linalg.qr(jax.random.normal(key, (n, n), dtype))
     eig = jnp.linspace(low, high, n, dtype=dtype)
-    return (q * eig) @ q.T
+    return (q * eig[None, :]) @ q.T
 
 
 def quadratic(key: jax.Array, dim_outer: int = 10, dim_inner: int = 20, mu: float = 0.1,
