@@ -222,7 +222,7 @@ def test_stochastic_minibatches_are_keyed_and_approach_full_batch_solution():
     full = ImplicitDiff(_regression_problem(None), outer_hyperparams={"learning_rate": 1.0},
                         inner_hyperparams={"learning_rate": 0.5}, inner_steps=500)
     x_ref = optlib.run(full, params0, inner_data, outer_data, max_steps=300).params[0]
-    stoch = SOBA(_regression_problem(32), outer_hyperparams={"learning_rate": 1.0, "power": 0.5},
+    stoch = SOBA(_regression_problem(32), outer_hyperparams={"learning_rate": 3.0, "power": 0.5},
                  inner_hyperparams={"learning_rate": 0.5, "power": 0.5})
     run = lambda key: optlib.run(stoch, params0, inner_data, outer_data, key=key,  # noqa: E731
                                  max_steps=1500).params[0]

@@ -32,6 +32,11 @@ from optlib.core._tree import tree_norm
 PyTree = Any
 
 
+def adamw(learning_rate: Any, weight_decay: Any = 1e-4) -> optax.GradientTransformation:
+    """``optax.adamw`` with a traced learning rate and weight decay (ScaleBiO's default)."""
+    return optax.adamw(learning_rate=learning_rate, weight_decay=weight_decay)
+
+
 @dataclasses.dataclass(frozen=True)
 class LayerSampling:
     """LISA-style layer sampling: ``num_active`` layers train, resampled every ``interval`` steps.
@@ -179,10 +184,10 @@ class ScaleBiO:
     """
 
     problem: BilevelProblem = static_field()
-    outer_optimizer: Optimizer = static_field(default=optax.adamw)
+    outer_optimizer: Optimizer = static_field(default=adamw)
     outer_hyperparams: Mapping[str, Any] | None = dataclasses.field(
         default_factory=lambda: {"learning_rate": 1e-2, "weight_decay": 1e-2})
-    inner_optimizer: Optimizer = static_field(default=optax.adamw)
+    inner_optimizer: Optimizer = static_field(default=adamw)
     inner_hyperparams: Mapping[str, Any] | None = dataclasses.field(
         default_factory=lambda: {"learning_rate": 1e-5, "weight_decay": 5e-4})
     alpha: float = 10.0
@@ -308,3 +313,4 @@ def reweighting_problem(example_loss: Callable[[PyTree, Any], jax.Array],
 
     return BilevelProblem(outer, inner, inner_batch_size=inner_batch_size,
                           outer_batch_size=outer_batch_size)
+
