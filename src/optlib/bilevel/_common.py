@@ -162,9 +162,14 @@ def normalized_momentum(learning_rate: optax.ScalarOrSchedule, beta: jax.typing.
 def check_positive(name: str, value: Any) -> None:
     """``ValueError`` when a concrete hyperparameter is not positive (tracers pass)."""
     for leaf in jax.tree.leaves(value):
-        if isinstance(leaf, jax.core.Tracer):
+        # Only concrete numbers are checked: tracers and the placeholders JAX passes when
+        # it rebuilds the dataclass from its leaves go through.
+        if isinstance(leaf, jax.core.Tracer) or not isinstance(
+                leaf, (int, float, np.ndarray, np.generic, jax.Array)):
             continue
         arr = np.asarray(leaf)
+        if not np.issubdtype(arr.dtype, np.number):
+            continue
         if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
             raise ValueError(f"{name} must be positive and finite, got {value!r}")
 
