@@ -26,7 +26,7 @@ from optlib.bilevel import SOBA, ImplicitDiff, Penalty, problems
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps")
-    parser.add_argument("--solver", choices=["soba", "penalty", "implicit"], default="penalty")
+    parser.add_argument("--solver", choices=["soba", "penalty", "implicit"], default="implicit")
     args = parser.parse_args()
     jax.config.update("jax_enable_x64", True)
 
@@ -37,18 +37,18 @@ def main() -> None:
     steps = {"soba": 3000, "penalty": 3000, "implicit": 200}[args.solver]
     steps = steps // 3 if args.quick else steps
     if args.solver == "soba":
-        solver = SOBA(task.problem, outer_hyperparams={"learning_rate": 1.0, "power": 0.5},
+        solver = SOBA(task.problem, outer_hyperparams={"learning_rate": 30.0, "power": 0.5},
                       inner_hyperparams={"learning_rate": 1.0, "power": 0.0})
     elif args.solver == "penalty":
-        solver = Penalty(task.problem, sigma=1e-2, sigma0=1.0, variant="single_loop",
-                         outer_optimizer=optax.adam, outer_hyperparams={"learning_rate": 0.03},
+        solver = Penalty(task.problem, sigma=5e-2, sigma0=5e-2, variant="single_loop",
+                         outer_optimizer=optax.adam, outer_hyperparams={"learning_rate": 0.01},
                          inner_hyperparams={"learning_rate": 1.0})
     else:
         solver = ImplicitDiff(task.problem, outer_optimizer=optax.adam,
                               outer_hyperparams={"learning_rate": 0.1},
-                              inner_optimizer=optax.adam, inner_hyperparams={"learning_rate": 0.05},
-                              inner_steps=100, inner_tol=1e-6,
-                              linear_solver=optlib.CG(rtol=1e-6, max_iter=50))
+                              inner_optimizer=optax.lbfgs(), inner_hyperparams=None,
+                              inner_steps=100, inner_tol=1e-8,
+                              linear_solver=optlib.CG(rtol=1e-8, max_iter=100))
 
     # Evaluation off the run: refit the model accurately for a given x (L-BFGS, full batch).
     full = problems.ijcnn1_regularization(jax.random.key(0))
@@ -67,7 +67,8 @@ def main() -> None:
     start = time.perf_counter()
     result = optlib.run(solver, (task.x0, task.y0), task.inner_data, task.outer_data,
                         key=jax.random.key(1), max_steps=steps,
-                        hooks=[optlib.History(every=max(1, steps // 100), params=True),
+                        hooks=[optlib.History(every=max(1, steps // (20 if args.quick else 100)),
+                                              params=True),
                                optlib.ProgressBar(every=max(1, steps // 50),
                                                   desc=f"ijcnn1 ({args.solver})")])
     jax.block_until_ready(result.params)
