@@ -156,9 +156,9 @@ class ImplicitDiff(_HypergradientSolver):
         >>> import jax, optlib
         >>> from optlib.bilevel import ImplicitDiff, problems
         >>> quad = problems.quadratic(jax.random.key(0), dim_outer=3, dim_inner=5)
-        >>> solver = ImplicitDiff(quad.problem, outer_hyperparams={"learning_rate": 0.5})
+        >>> solver = ImplicitDiff(quad.problem, inner_hyperparams={"learning_rate": 1.0})
         >>> _, grad, _ = solver.hypergradient(quad.x0, quad.y0, quad.inner_data, quad.outer_data)
-        >>> bool(abs(grad - quad.hypergradient(quad.x0)).max() < 1e-6)
+        >>> bool(abs(grad - quad.hypergradient(quad.x0)).max() < 1e-4)
         True
 
     References:
@@ -205,10 +205,10 @@ class Unrolled(_HypergradientSolver):
         >>> import jax, optlib
         >>> from optlib.bilevel import Unrolled, problems
         >>> quad = problems.quadratic(jax.random.key(0), dim_outer=3, dim_inner=5)
-        >>> solver = Unrolled(quad.problem, inner_hyperparams={"learning_rate": 0.5},
+        >>> solver = Unrolled(quad.problem, inner_hyperparams={"learning_rate": 1.0},
         ...                   inner_steps=200)
         >>> _, grad, _ = solver.hypergradient(quad.x0, quad.y0, quad.inner_data, quad.outer_data)
-        >>> bool(abs(grad - quad.hypergradient(quad.x0)).max() < 1e-4)
+        >>> bool(abs(grad - quad.hypergradient(quad.x0)).max() < 1e-3)
         True
 
     References:

@@ -139,7 +139,7 @@ def normalized_momentum(learning_rate: optax.ScalarOrSchedule, beta: jax.typing.
         >>> from optlib.bilevel import normalized_momentum
         >>> tx = normalized_momentum(0.5, beta=0.0)
         >>> u, _ = tx.update(jnp.array([3.0, 4.0]), tx.init(jnp.zeros(2)))
-        >>> u.round(6).tolist()
+        >>> [round(v, 4) for v in u.tolist()]
         [-0.3, -0.4]
     """
 
