@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -125,7 +126,16 @@ def quadratic(key: jax.Array, dim_outer: int = 10, dim_inner: int = 20, mu: floa
         >>> bool(jnp.linalg.norm(quad.hypergradient(x_star)) < 1e-5)
         True
     """
-    dtype = dtype or jnp.zeros(()).dtype
+    dtype = jnp.dtype(dtype or jnp.zeros(()).dtype)
+    inner, outer = _quadratic_data(key, dim_outer, dim_inner, mu, L, cross, dtype)
+    return Quadratic(QUADRATIC_PROBLEM, inner, outer, jnp.zeros(dim_outer, dtype),
+                     jnp.zeros(dim_inner, dtype))
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5, 6))
+def _quadratic_data(key: jax.Array, dim_outer: int, dim_inner: int, mu: float, L: float,
+                    cross: float, dtype: Any) -> tuple[dict, dict]:
+    # One compiled program instead of dozens of eagerly dispatched small ops.
     ks = jax.random.split(key, 8)
     scale = cross / jnp.sqrt(jnp.asarray(max(dim_outer, dim_inner), dtype))
     inner = {
@@ -140,5 +150,4 @@ def quadratic(key: jax.Array, dim_outer: int = 10, dim_inner: int = 20, mu: floa
         "H": _spd(ks[6], dim_outer, mu, L, dtype),
         "h": jax.random.normal(ks[7], (dim_outer,), dtype),
     }
-    return Quadratic(QUADRATIC_PROBLEM, inner, outer, jnp.zeros(dim_outer, dtype),
-                     jnp.zeros(dim_inner, dtype))
+    return inner, outer
