@@ -1,11 +1,17 @@
 """Loaders for the small data sets that ship with optlib (each folder under ``data/``
 records its source and licence in ``SOURCE.md``)."""
 
+from optlib.datasets._digits import load_digits as load_digits
+from optlib.datasets._ijcnn1 import Ijcnn1 as Ijcnn1
+from optlib.datasets._ijcnn1 import load_ijcnn1 as load_ijcnn1
 from optlib.datasets._qubo import qubo_instance_names, qubo_instance_path, qubo_optimum
 from optlib.datasets._tinyshakespeare import CharCorpus, load_tinyshakespeare
 
 __all__: list[str] = [
     "CharCorpus",
+    "Ijcnn1",
+    "load_digits",
+    "load_ijcnn1",
     "load_tinyshakespeare",
     "qubo_instance_names",
     "qubo_instance_path",
