@@ -382,8 +382,13 @@ def test_bad_input_raises_clear_value_errors(quad):
 def test_nan_data_and_divergence_give_statuses(quad):
     solver = Penalty(quad.problem, sigma=0.1, sigma0=0.1)
     nan_data = {**quad.inner_data, "a": jnp.full_like(quad.inner_data["a"], jnp.nan)}
-    result = _run(solver, quad._replace(inner_data=nan_data), max_steps=10)
-    assert int(result.status) == optlib.Status.NONFINITE
+    # Concrete NaN data is rejected before tracing ...
+    with pytest.raises(ValueError, match="non-finite"):
+        _run(solver, quad._replace(inner_data=nan_data), max_steps=10)
+    # ... and inside a user's jit, where the data are tracers, it gives a status.
+    status = jax.jit(lambda data: _run(solver, quad._replace(inner_data=data),
+                                       max_steps=10).status)(nan_data)
+    assert int(status) == optlib.Status.NONFINITE
     diverging = Penalty(quad.problem, sigma=0.1, sigma0=0.1,
                         outer_hyperparams={"learning_rate": 1e3})
     result = _run(diverging, quad, max_steps=500)

@@ -11,6 +11,7 @@ import optax
 
 from optlib.bilevel._common import (
     BilevelInfo,
+    ChecksInputs,
     Optimizer,
     apply,
     check_int,
@@ -50,7 +51,7 @@ def _inner_objective(problem: BilevelProblem):
     return fun
 
 
-class _HypergradientSolver:
+class _HypergradientSolver(ChecksInputs):
     """The outer loop shared by :class:`ImplicitDiff` and :class:`Unrolled`."""
 
     problem: BilevelProblem

@@ -189,6 +189,14 @@ def check_pair(problem: Any, params: PyTree, inner_data: PyTree, outer_data: PyT
     return x, y
 
 
+class ChecksInputs:
+    """Mixin: ``optlib.run`` validates ``(x, y)`` and the data eagerly, before tracing."""
+
+    def check_inputs(self, params: PyTree, inner_data: PyTree = None, outer_data: PyTree = None,
+                     *, key: jax.Array | None = None) -> None:
+        check_pair(self.problem, params, inner_data, outer_data, key)
+
+
 def grad_norm(tree: PyTree) -> jax.Array:
     return tree_norm(tree)
 

@@ -12,6 +12,7 @@ from jax import lax
 
 from optlib.bilevel._common import (
     BilevelInfo,
+    ChecksInputs,
     Optimizer,
     apply,
     check_int,
@@ -56,7 +57,7 @@ class PenaltyState(NamedTuple):
 
 
 @solver_dataclass
-class Penalty:
+class Penalty(ChecksInputs):
     """Fully first-order penalty method for bilevel problems (Kwon et al., ICLR 2024).
 
     It minimizes the penalized hyper-objective

@@ -12,6 +12,7 @@ import optax
 
 from optlib.bilevel._common import (
     BilevelInfo,
+    ChecksInputs,
     Optimizer,
     apply,
     check_int,
@@ -137,7 +138,7 @@ class ScaleBiOState(NamedTuple):
 
 
 @solver_dataclass
-class ScaleBiO:
+class ScaleBiO(ChecksInputs):
     """ScaleBiO: ``min_{w, theta} max_u f(theta, w) + alpha [g(theta, w) - g(theta, u)]``.
 
     The fully first-order minimax form of the penalty method (``alpha = 1/sigma``) used by

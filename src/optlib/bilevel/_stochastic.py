@@ -12,6 +12,7 @@ from jax import lax
 
 from optlib.bilevel._common import (
     BilevelInfo,
+    ChecksInputs,
     Optimizer,
     apply,
     check_int,
@@ -65,7 +66,7 @@ class SOBAState(NamedTuple):
 
 
 @solver_dataclass
-class SOBA:
+class SOBA(ChecksInputs):
     """SOBA: one stochastic step on ``y``, on the linear-system variable ``v`` and on ``x``.
 
     Per step, at the current ``(x, y, v)`` and with fresh minibatches:
@@ -154,7 +155,7 @@ class SOBA:
 
 
 @solver_dataclass
-class BOREP:
+class BOREP(ChecksInputs):
     """BO-REP: bilevel optimization with lower-level initialization refinement and periodic updates.
 
     For upper levels with unbounded smoothness (Hao, Gong & Liu, ICLR 2024). Every
@@ -285,7 +286,7 @@ class F2SAState(NamedTuple):
 
 
 @solver_dataclass
-class F2SA:
+class F2SA(ChecksInputs):
     """F2SA, the fully first-order stochastic approximation of Kwon et al. (ICML 2023).
 
     The benchopt bilevel-benchmark form: per outer step, ``inner_steps`` SGD steps on

@@ -28,6 +28,11 @@ class Solver(Protocol):
     ``terminate(params, state, info) -> done`` or ``(done, status)``
         A traced boolean scalar; a solver that can diagnose a failure (divergence,
         infeasibility) returns a :class:`optlib.Status` code with it.
+
+    Optionally, ``check_inputs(params, *args, key=None)`` is called by :func:`optlib.run`
+    before anything is traced and raises ``ValueError`` for input that cannot work
+    (non-finite data, mismatched pytrees). Leaves may be tracers when ``run`` is called
+    inside a user's ``jit``; skip those.
     """
 
     def init(self, params: PyTree, *args: Any, key: jax.Array | None = None) -> NamedTuple: ...

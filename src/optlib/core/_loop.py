@@ -60,6 +60,14 @@ class RunResult(NamedTuple):
         return self
 
 
+def _check_inputs(solver: Any, params: PyTree, args: tuple, key: jax.Array | None) -> None:
+    # Runs eagerly, before tracing, so a solver can reject bad concrete input (NaN data,
+    # mismatched pytrees) with a ValueError instead of a status.
+    check = getattr(solver, "check_inputs", None)
+    if check is not None:
+        check(params, *args, key=key)
+
+
 def _check_run_args(solver: Any, max_steps: Any, hooks: Sequence[Any]) -> tuple[Hook, ...]:
     for method in ("init", "step", "terminate"):
         if not callable(getattr(solver, method, None)):
@@ -224,6 +232,7 @@ def run(solver: Any, params: PyTree, *args: Any, key: jax.Array | None = None,
         ([1.0, -2.0], 'SUCCESS')
     """
     hooks = _check_run_args(solver, max_steps, hooks)
+    _check_inputs(solver, params, args, key)
     solver = canonicalize_hyperparameters(solver)
     offset = jnp.asarray(step_offset, jnp.int32)
     if adjoint is not None:
@@ -268,6 +277,7 @@ def run_steps(solver: Any, params: PyTree, *args: Any, num_steps: int,
         [2.0, 0.5, 0.125]
     """
     hooks = _check_run_args(solver, num_steps, hooks)
+    _check_inputs(solver, params, args, key)
     solver = canonicalize_hyperparameters(solver)
     return _scan_run_jit(solver, params, tuple(args), key, hooks,
                          num_steps=int(num_steps), checkpoint=bool(checkpoint), state=state,
