@@ -1,4 +1,10 @@
 """Loaders for the small data sets that ship with optlib (each folder under ``data/``
 records its source and licence in ``SOURCE.md``)."""
 
-__all__: list[str] = []
+from optlib.datasets._digits import load_digits as load_digits
+from optlib.datasets._ijcnn1 import Ijcnn1 as Ijcnn1
+from optlib.datasets._ijcnn1 import load_ijcnn1 as load_ijcnn1
+from optlib.datasets._tinyshakespeare import CharCorpus as CharCorpus
+from optlib.datasets._tinyshakespeare import load_tinyshakespeare as load_tinyshakespeare
+
+__all__: list[str] = ["CharCorpus", "Ijcnn1", "load_digits", "load_ijcnn1", "load_tinyshakespeare"]

@@ -1,0 +1,228 @@
+"""Hypergradient baselines: implicit differentiation (AID) and unrolled differentiation (ITD)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optlib.bilevel._common import (
+    BilevelInfo,
+    Optimizer,
+    apply,
+    check_int,
+    check_pair,
+    learning_rate,
+    make_transformation,
+    split_keys,
+    terminate,
+)
+from optlib.bilevel._problem import BilevelProblem
+from optlib.core._adjoint import ImplicitAdjoint, UnrolledAdjoint
+from optlib.core._base import solver_dataclass, static_field
+from optlib.core._linear import CG
+from optlib.core._loop import run
+from optlib.core._optax_solver import OptaxSolver
+from optlib.core._tree import tree_norm
+
+PyTree = Any
+
+
+class HypergradientState(NamedTuple):
+    """State of :class:`ImplicitDiff` and :class:`Unrolled`.
+
+    Attributes:
+        count: ``int32[]`` outer steps taken.
+        outer_opt_state: the outer optax state.
+    """
+
+    count: jax.Array
+    outer_opt_state: PyTree
+
+
+def _inner_objective(problem: BilevelProblem):
+    def fun(y: PyTree, x: PyTree, batch: Any) -> jax.Array:
+        return problem.inner(x, y, batch)
+
+    return fun
+
+
+class _HypergradientSolver:
+    """The outer loop shared by :class:`ImplicitDiff` and :class:`Unrolled`."""
+
+    problem: BilevelProblem
+    outer_optimizer: Optimizer
+    outer_hyperparams: Mapping[str, Any] | None
+    inner_optimizer: Optimizer
+    _adjoint: Any
+    inner_hyperparams: Mapping[str, Any] | None
+    inner_steps: int
+    tol: float
+
+    def _inner_solver(self, like: PyTree) -> OptaxSolver:
+        tx = make_transformation(self.inner_optimizer, self.inner_hyperparams, like, "inner")
+        return OptaxSolver(_inner_objective(self.problem), tx, tol=self._inner_tol())
+
+    def _inner_tol(self) -> Any:
+        return 0.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.problem, BilevelProblem):
+            raise ValueError(f"problem must be a BilevelProblem, got {type(self.problem)!r}")
+        check_int("inner_steps", self.inner_steps)
+        if self.problem.project_inner is not None:
+            raise ValueError(f"{type(self).__name__} differentiates an unconstrained lower level; "
+                             "project_inner is not supported (use Penalty for a constrained y)")
+
+    def hypergradient(self, x: PyTree, y: PyTree, inner_data: PyTree = None,
+                      outer_data: PyTree = None, key: jax.Array | None = None
+                      ) -> tuple[jax.Array, PyTree, PyTree]:
+        """The hypergradient at ``x``, solving the lower level from the warm start ``y``.
+
+        Args:
+            x: outer variable.
+            y: warm start of the inner variable.
+            inner_data: data (or the pool minibatches are drawn from) of ``g``.
+            outer_data: data of ``f``.
+            key: PRNG key, needed for a stochastic problem.
+
+        Returns:
+            ``(f(x, y*), grad Phi(x), y*)``.
+        """
+        k_in, k_out = split_keys(key, 2)
+        inner_batch = self.problem.inner_batch(inner_data, k_in)
+        outer_batch = self.problem.outer_batch(outer_data, k_out)
+        solver = self._inner_solver(y)
+        adjoint = self._adjoint()
+        steps = self.inner_steps
+
+        def phi(x: PyTree) -> tuple[jax.Array, PyTree]:
+            y_star = run(solver, y, x, inner_batch, max_steps=steps, adjoint=adjoint).params
+            return self.problem.outer(x, y_star, outer_batch), jax.lax.stop_gradient(y_star)
+
+        (value, y_star), grad = jax.value_and_grad(phi, has_aux=True)(x)
+        return value, grad, y_star
+
+    def init(self, params: PyTree, inner_data: PyTree = None, outer_data: PyTree = None,
+             key: jax.Array | None = None) -> HypergradientState:
+        x, _ = check_pair(self.problem, params, inner_data, outer_data, key)
+        tx = make_transformation(self.outer_optimizer, self.outer_hyperparams, x, "outer")
+        return HypergradientState(jnp.zeros((), jnp.int32), tx.init(x))
+
+    def step(self, params: PyTree, state: HypergradientState, inner_data: PyTree = None,
+             outer_data: PyTree = None, key: jax.Array | None = None
+             ) -> tuple[PyTree, HypergradientState, BilevelInfo]:
+        x, y = params
+        value, grad, y_star = self.hypergradient(x, y, inner_data, outer_data, key)
+        tx = make_transformation(self.outer_optimizer, self.outer_hyperparams, x, "outer")
+        x_new, opt_state = apply(tx, grad, state.outer_opt_state, x, self.problem.proj_x)
+        inner_batch = self.problem.inner_batch(inner_data, split_keys(key, 2)[0])
+        gy = jax.grad(self.problem.inner, argnums=1)(x, y_star, inner_batch)
+        info = BilevelInfo(value, tree_norm(grad), tree_norm(gy))
+        return (x_new, y_star), HypergradientState(state.count + 1, opt_state), info
+
+    def terminate(self, params: PyTree, state: HypergradientState, info: BilevelInfo
+                  ) -> tuple[jax.Array, jax.Array]:
+        del params, state
+        return terminate(info, self.tol)
+
+
+@solver_dataclass
+class ImplicitDiff(_HypergradientSolver):
+    """Approximate implicit differentiation (AID): inner solve, then a linear solve.
+
+    Each outer step warm-starts the lower level from the current ``y``, runs the inner
+    optimizer until ``||grad_y g|| < inner_tol`` (at most ``inner_steps`` steps), and
+    differentiates ``x -> f(x, y*(x))`` through :class:`optlib.ImplicitAdjoint`: the
+    backward pass solves ``grad^2_yy g v = grad_y f`` with ``linear_solver`` (CG by
+    default, or :class:`optlib.Neumann` / :class:`optlib.Direct`) and returns
+    ``grad_x f - grad^2_xy g v``. The outer optimizer then takes a step.
+
+    Args:
+        problem: the :class:`BilevelProblem` (static). ``project_inner`` is not supported.
+        outer_optimizer: optax transformation or factory for ``x`` (static).
+        outer_hyperparams: factory keyword arguments (traced).
+        inner_optimizer: optax transformation or factory for ``y`` (static).
+        inner_hyperparams: factory keyword arguments (traced).
+        inner_steps: bound on inner steps per outer step (static).
+        inner_tol: inner stopping tolerance on ``||grad_y g||``.
+        linear_solver: a core linear solver (static).
+        tol: stop when the hypergradient norm falls below ``tol`` (``0``: never).
+
+    Example:
+        >>> import jax, optlib
+        >>> from optlib.bilevel import ImplicitDiff, problems
+        >>> quad = problems.quadratic(jax.random.key(0), dim_outer=3, dim_inner=5)
+        >>> solver = ImplicitDiff(quad.problem, outer_hyperparams={"learning_rate": 0.5})
+        >>> _, grad, _ = solver.hypergradient(quad.x0, quad.y0, quad.inner_data, quad.outer_data)
+        >>> bool(abs(grad - quad.hypergradient(quad.x0)).max() < 1e-6)
+        True
+
+    References:
+        Pedregosa, "Hyperparameter optimization with approximate gradient", ICML 2016;
+        Blondel et al., "Efficient and modular implicit differentiation", NeurIPS 2022.
+    """
+
+    problem: BilevelProblem = static_field()
+    outer_optimizer: Optimizer = static_field(default=optax.sgd)
+    outer_hyperparams: Mapping[str, Any] | None = learning_rate(0.1)
+    inner_optimizer: Optimizer = static_field(default=optax.sgd)
+    inner_hyperparams: Mapping[str, Any] | None = learning_rate(0.1)
+    inner_steps: int = static_field(default=200)
+    inner_tol: float = 1e-10
+    linear_solver: Any = static_field(default=CG(rtol=1e-10, max_iter=200))
+    tol: float = 0.0
+
+    def _inner_tol(self) -> Any:
+        return self.inner_tol
+
+    def _adjoint(self) -> Any:
+        return ImplicitAdjoint(linear_solver=self.linear_solver)
+
+
+@solver_dataclass
+class Unrolled(_HypergradientSolver):
+    """Iterative differentiation (ITD): backpropagate through ``inner_steps`` inner steps.
+
+    Each outer step runs exactly ``inner_steps`` steps of the inner optimizer from the
+    warm start ``y`` and differentiates ``f(x, y_K(x))`` through them with
+    :class:`optlib.UnrolledAdjoint` (``lax.scan``; memory linear in ``inner_steps``).
+    The hypergradient is exact for the truncated procedure, biased for the true one.
+
+    Args:
+        problem: the :class:`BilevelProblem` (static). ``project_inner`` is not supported.
+        outer_optimizer: optax transformation or factory for ``x`` (static).
+        outer_hyperparams: factory keyword arguments (traced).
+        inner_optimizer: optax transformation or factory for ``y`` (static).
+        inner_hyperparams: factory keyword arguments (traced).
+        inner_steps: number of unrolled steps (static).
+        tol: stop when the hypergradient norm falls below ``tol`` (``0``: never).
+
+    Example:
+        >>> import jax, optlib
+        >>> from optlib.bilevel import Unrolled, problems
+        >>> quad = problems.quadratic(jax.random.key(0), dim_outer=3, dim_inner=5)
+        >>> solver = Unrolled(quad.problem, inner_hyperparams={"learning_rate": 0.5},
+        ...                   inner_steps=200)
+        >>> _, grad, _ = solver.hypergradient(quad.x0, quad.y0, quad.inner_data, quad.outer_data)
+        >>> bool(abs(grad - quad.hypergradient(quad.x0)).max() < 1e-4)
+        True
+
+    References:
+        Franceschi et al., "Forward and reverse gradient-based hyperparameter
+        optimization", ICML 2017.
+    """
+
+    problem: BilevelProblem = static_field()
+    outer_optimizer: Optimizer = static_field(default=optax.sgd)
+    outer_hyperparams: Mapping[str, Any] | None = learning_rate(0.1)
+    inner_optimizer: Optimizer = static_field(default=optax.sgd)
+    inner_hyperparams: Mapping[str, Any] | None = learning_rate(0.1)
+    inner_steps: int = static_field(default=50)
+    tol: float = 0.0
+
+    def _adjoint(self) -> Any:
+        return UnrolledAdjoint()
