@@ -59,11 +59,11 @@ class Config:
     chars_per_source: int
 
 
-QUICK = Config(GPTConfig(block_size=32, n_layer=2, n_head=2, n_embd=32), bilevel_steps=150,
-               batch_size=32, train_steps=200, peak_lr=1e-2, model_lr=3e-3, weight_lr=5e-2,
+QUICK = Config(GPTConfig(block_size=32, n_layer=2, n_head=2, n_embd=32), bilevel_steps=100,
+               batch_size=32, train_steps=150, peak_lr=1e-2, model_lr=3e-3, weight_lr=5e-2,
                alpha=1.0, seeds=(0,), chars_per_source=60_000)
-DEFAULT = Config(GPTConfig(block_size=64, n_layer=2, n_head=4, n_embd=64), bilevel_steps=400,
-                 batch_size=32, train_steps=600, peak_lr=5e-3, model_lr=3e-3, weight_lr=3e-2,
+DEFAULT = Config(GPTConfig(block_size=48, n_layer=2, n_head=2, n_embd=48), bilevel_steps=250,
+                 batch_size=32, train_steps=400, peak_lr=5e-3, model_lr=3e-3, weight_lr=3e-2,
                  alpha=1.0, seeds=(0, 1, 2), chars_per_source=200_000)
 
 
