@@ -15,6 +15,7 @@ library) because they are example plumbing; import them with ``examples/llm`` on
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from typing import NamedTuple
@@ -27,6 +28,7 @@ from optlib.datasets import CharCorpus, load_tinyshakespeare
 _SPEAKER = re.compile(r"[A-Za-z' ]+:")
 
 
+@functools.lru_cache(maxsize=1)
 def corpus() -> CharCorpus:
     """The whole tiny Shakespeare corpus (the loader's own 90/10 split is not used here)."""
     return load_tinyshakespeare()
