@@ -257,7 +257,7 @@ def speaker_task(key: jax.Array, num_speakers: int = 4, length: int = 64,
     which = np.where(u < test_fraction, 2, np.where(u < test_fraction + val_fraction, 1, 0))
     xs: list[list[np.ndarray]] = [[], [], []]
     ys: list[list[int]] = [[], [], []]
-    for s, w in zip(mine, which):
+    for s, w in zip(mine, which, strict=True):
         ids = c.encode(s.text)
         for start in range(0, len(ids) - length // 2, length):
             chunk = np.zeros(length, np.uint8)

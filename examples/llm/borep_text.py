@@ -39,9 +39,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1] / "benchmarks"))
 
-import optlib  # noqa: E402
 from _data import speaker_task  # noqa: E402
 from _harness import markdown_table  # noqa: E402
+
+import optlib  # noqa: E402
 from optlib.bilevel import (  # noqa: E402
     BOREP,
     SOBA,

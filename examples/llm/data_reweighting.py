@@ -35,10 +35,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1] / "benchmarks"))
 
-import optlib  # noqa: E402
 from _data import lm_sources, windows  # noqa: E402
 from _harness import markdown_table  # noqa: E402
 from model import GPTConfig, LMTrainer, eval_loss, init_params, loss_fn, train  # noqa: E402
+
+import optlib  # noqa: E402
 from optlib.bilevel import LayerSampling, ScaleBiO, reweighting_problem  # noqa: E402
 from optlib.schedules import linear_decay  # noqa: E402
 
@@ -77,7 +78,8 @@ def mixture_stream(sources: tuple[np.ndarray, ...], probs: np.ndarray, length: i
     """
     counts = np.floor(np.asarray(probs, np.float64) * length).astype(int)
     counts[np.argmax(probs)] += length - counts.sum()
-    return np.concatenate([np.resize(src, n) for src, n in zip(sources, counts) if n > 0])
+    parts = zip(sources, counts, strict=True)
+    return np.concatenate([np.resize(src, n) for src, n in parts if n > 0])
 
 
 def learn_weights(cfg: Config, data, seed: int, lisa: bool):
@@ -150,8 +152,8 @@ def main() -> None:
                       val_chars=min(40_000, cfg.chars_per_source // 3))
     names = data.names
     k = len(names)
-    print(f"sources: {', '.join(f'{n} ({len(s):,} chars)' for n, s in zip(names, data.sources))}"
-          f"; validation {len(data.val):,}, test {len(data.test):,} chars")
+    sizes = ", ".join(f"{n} ({len(s):,} chars)" for n, s in zip(names, data.sources, strict=True))
+    print(f"sources: {sizes}; validation {len(data.val):,}, test {len(data.test):,} chars")
     print(f"model: {cfg.model}")
 
     learned, losses, traces = [], [], []
@@ -160,7 +162,7 @@ def main() -> None:
         learned.append(probs)
         traces.append((steps, trajectory))
         print(f"seed {seed}: learned weights " + ", ".join(
-            f"{n} {p:.3f}" for n, p in zip(names, probs)), flush=True)
+            f"{n} {p:.3f}" for n, p in zip(names, probs, strict=True)), flush=True)
         conditions = {"reweighted (ScaleBiO)": probs, "uniform mixture": np.full(k, 1 / k),
                       "clean only (oracle)": np.eye(k)[0]}
         losses.append(final_runs(cfg, data, conditions, seed))

@@ -27,7 +27,6 @@ import time
 import warnings
 from pathlib import Path
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -38,6 +37,7 @@ sys.path.insert(0, str(HERE.parents[1] / "benchmarks"))
 import schedules as bench  # noqa: E402  (benchmarks/schedules.py)
 from _harness import markdown_table  # noqa: E402
 from model import GPTConfig  # noqa: E402
+
 from optlib.datasets import load_tinyshakespeare  # noqa: E402
 from optlib.schedules import cosine, linear_decay, refine, wsd  # noqa: E402
 
@@ -117,7 +117,8 @@ def main() -> None:
                      "final val loss": float(best.mean()),
                      "s.d. over seeds": float(best.std(ddof=1)) if len(best) > 1 else 0.0,
                      "vs linear (paired)": float(diff.mean()),
-                     "all peaks": " ".join(f"{p:g}:{m:.4f}" for p, m in zip(cfg.peaks, means))})
+                     "all peaks": " ".join(f"{p:g}:{m:.4f}"
+                                           for p, m in zip(cfg.peaks, means, strict=True))})
     print()
     print(markdown_table(rows))
     print(f"\nrefined schedule: peak at {100 * ref.peak_position:.0f}% of the run, reaches 90% "
