@@ -196,20 +196,22 @@ def windows(tokens: np.ndarray, length: int, num: int | None = None) -> np.ndarr
 
 
 class SpeakerTask(NamedTuple):
-    """Speaker attribution: ``x`` are ``uint8`` character ids padded with 0 (a newline is
-    id 0 in tiny Shakespeare's vocabulary, so padding reads as line breaks), ``y`` the speaker.
+    """Speaker attribution: ``x`` are word ids (0 pads a short piece, 1 is a word outside the
+    vocabulary), ``y`` the speaker.
 
     Attributes:
         speakers: the class names.
-        x_train, y_train: training chunks and their (partly corrupted) labels.
+        vocab: the words; word id ``i + 2`` is ``vocab[i]``.
+        x_train, y_train: training pieces and their (partly corrupted) labels.
         corrupted: ``bool`` mask of the training labels that were corrupted.
         y_train_clean: the true training labels (for diagnostics only).
         x_val, y_val: clean validation set (the upper-level data of hyper-cleaning).
         x_test, y_test: clean test set.
-        vocab_size: 65.
+        vocab_size: number of word ids, padding and unknown included.
     """
 
     speakers: tuple[str, ...]
+    vocab: tuple[str, ...]
     x_train: np.ndarray
     y_train: np.ndarray
     corrupted: np.ndarray
@@ -221,58 +223,65 @@ class SpeakerTask(NamedTuple):
     vocab_size: int
 
 
-def speaker_task(key: jax.Array, num_speakers: int = 4, length: int = 64,
+_WORD = re.compile(r"[a-z']+")
+
+
+def speaker_task(key: jax.Array, num_speakers: int = 4, length: int = 16,
                  corrupt_fraction: float = 0.4, val_fraction: float = 0.15,
-                 test_fraction: float = 0.25, max_train: int | None = None) -> SpeakerTask:
-    """Attribute a chunk of ``length`` characters of a speech to its speaker.
+                 test_fraction: float = 0.25, min_count: int = 2) -> SpeakerTask:
+    """Attribute a piece of ``length`` words of a speech to its speaker.
 
     The classes are the ``num_speakers`` speakers with the most text. Speeches are cut into
-    consecutive chunks (a chunk keeps its speech's speaker); whole speeches go to the
-    training, validation or test set, so no speech is split across sets. A fraction
-    ``corrupt_fraction`` of the training labels is replaced by a different, uniformly
-    drawn speaker; validation and test labels are clean.
+    consecutive pieces of ``length`` words (lower-cased, punctuation dropped; a piece keeps
+    its speech's speaker); whole speeches go to the training, validation or test set, so no
+    speech is split across sets. The vocabulary is the words seen at least ``min_count``
+    times in the training pieces. A fraction ``corrupt_fraction`` of the training labels is
+    replaced by a different, uniformly drawn speaker; validation and test labels are clean.
 
     Args:
         key: PRNG key.
         num_speakers: number of classes.
-        length: characters per chunk.
+        length: words per piece (the last piece of a speech may be shorter, padded with 0).
         corrupt_fraction: fraction of training labels corrupted.
         val_fraction, test_fraction: fraction of speeches in the validation and test sets.
-        max_train: keep at most this many training chunks (``None``: all).
+        min_count: minimum training count of a vocabulary word.
 
     Returns:
         A :class:`SpeakerTask`.
     """
     c = corpus()
     items = speeches(c.text)
-    volume = Counter()
+    volume: Counter = Counter()
     for s in items:
         volume[s.speaker] += len(s.text)
     names = tuple(n for n, _ in volume.most_common(num_speakers))
     label = {n: i for i, n in enumerate(names)}
     mine = [s for s in items if s.speaker in label]
-    k_split, k_corrupt, k_sub = jax.random.split(key, 3)
-    rng = _rng(k_split)
-    u = rng.random(len(mine))
+    k_split, k_corrupt = jax.random.split(key)
+    u = _rng(k_split).random(len(mine))
     which = np.where(u < test_fraction, 2, np.where(u < test_fraction + val_fraction, 1, 0))
-    xs: list[list[np.ndarray]] = [[], [], []]
+    pieces: list[list[list[str]]] = [[], [], []]
     ys: list[list[int]] = [[], [], []]
     for s, w in zip(mine, which, strict=True):
-        ids = c.encode(s.text)
-        for start in range(0, len(ids) - length // 2, length):
-            chunk = np.zeros(length, np.uint8)
-            piece = ids[start:start + length]
-            chunk[: len(piece)] = piece
-            xs[w].append(chunk)
+        words = _WORD.findall(s.text.lower())
+        for start in range(0, len(words) - length // 4, length):
+            pieces[w].append(words[start:start + length])
             ys[w].append(label[s.speaker])
-    (x_tr, x_va, x_te) = (np.stack(x) for x in xs)
-    (y_tr, y_va, y_te) = (np.asarray(y, np.int32) for y in ys)
-    if max_train is not None and len(y_tr) > max_train:
-        keep = np.sort(_rng(k_sub).permutation(len(y_tr))[:max_train])
-        x_tr, y_tr = x_tr[keep], y_tr[keep]
+    counts = Counter(word for piece in pieces[0] for word in piece)
+    vocab = tuple(sorted(word for word, n in counts.items() if n >= min_count))
+    index = {word: i + 2 for i, word in enumerate(vocab)}
+
+    def encode(group: list[list[str]]) -> np.ndarray:
+        out = np.zeros((len(group), length), np.int32)
+        for i, piece in enumerate(group):
+            out[i, : len(piece)] = [index.get(word, 1) for word in piece]
+        return out
+
+    x_tr, x_va, x_te = (encode(p) for p in pieces)
+    y_tr, y_va, y_te = (np.asarray(y, np.int32) for y in ys)
     rng = _rng(k_corrupt)
     corrupted = rng.random(len(y_tr)) < corrupt_fraction
     shift = rng.integers(1, num_speakers, len(y_tr))
     noisy = np.where(corrupted, (y_tr + shift) % num_speakers, y_tr).astype(np.int32)
-    return SpeakerTask(names, x_tr, noisy, corrupted, y_tr, x_va, y_va, x_te, y_te,
-                       c.vocab_size)
+    return SpeakerTask(names, vocab, x_tr, noisy, corrupted, y_tr, x_va, y_va, x_te, y_te,
+                       len(vocab) + 2)

