@@ -63,11 +63,11 @@ def test_speaker_task_corruption_and_disjoint_splits():
     np.testing.assert_array_equal(t.y_train == t.y_train_clean, ~t.corrupted)
     assert 0.33 < t.corrupted.mean() < 0.47
     assert set(np.unique(t.y_test)) == set(range(4))
-    # the first training piece decodes to the opening words of one of its speaker's speeches
-    words = " ".join(t.vocab[i - 2] for i in t.x_train[0] if i > 1)
+    # a training piece decodes to words its (true) speaker says
     speaker = t.speakers[t.y_train_clean[0]]
-    text = " ".join(_data._WORD.findall(" ".join(
+    said = set(_data._WORD.findall(" ".join(
         s.text.lower() for s in _data.speeches(_data.corpus().text) if s.speaker == speaker)))
-    assert words.split()[:5] and " ".join(words.split()[:5]) in text
+    words = [t.vocab[i - 2] for i in t.x_train[0] if i > 1]
+    assert len(words) >= 8 and set(words) <= said
     t2 = _data.speaker_task(jax.random.key(0), num_speakers=4, length=16, corrupt_fraction=0.4)
     np.testing.assert_array_equal(t.y_train, t2.y_train)
