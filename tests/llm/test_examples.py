@@ -20,7 +20,7 @@ def run_quick(name: str) -> str:
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), MPLBACKEND="Agg")
     env.pop("JAX_ENABLE_X64", None)
     proc = subprocess.run([sys.executable, str(EXAMPLES / name), "--quick"], env=env,
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout
 
