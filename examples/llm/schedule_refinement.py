@@ -137,8 +137,11 @@ def main() -> None:
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
     t = np.arange(T)
     axes[0].plot(t, pilot, color="C7", alpha=0.5, label="raw")
-    axes[0].plot(np.linspace(0, T, len(ref.smoothed_norms)), ref.smoothed_norms, color="C0",
+    # refine() returns the smoothed norms up to a scale; put them on the raw norms' scale
+    smooth = ref.smoothed_norms * np.median(pilot) / np.median(ref.smoothed_norms)
+    axes[0].plot(np.linspace(0, T, len(smooth)), smooth, color="C0",
                  label="median-smoothed")
+    axes[0].set_ylim(0, 3 * float(np.median(pilot)))
     axes[0].set_xlabel("step")
     axes[0].set_ylabel("l1 gradient norm")
     axes[0].set_title("linear-decay run: gradient norms", fontsize=10)
