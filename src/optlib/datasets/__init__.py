@@ -5,7 +5,9 @@ from optlib.datasets._digits import load_digits as load_digits
 from optlib.datasets._ijcnn1 import Ijcnn1 as Ijcnn1
 from optlib.datasets._ijcnn1 import load_ijcnn1 as load_ijcnn1
 from optlib.datasets._qubo import qubo_instance_names, qubo_instance_path, qubo_optimum
+from optlib.datasets._tinyshakespeare import CharCorpus as CharCorpus
 from optlib.datasets._tinyshakespeare import CharCorpus, load_tinyshakespeare
+from optlib.datasets._tinyshakespeare import load_tinyshakespeare as load_tinyshakespeare
 
 __all__: list[str] = [
     "CharCorpus",
