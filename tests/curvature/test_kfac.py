@@ -263,8 +263,10 @@ def test_single_layer_kfac_is_exact_gauss_newton():
 
 def test_damping_formulas():
     rng = np.random.default_rng(0)
-    a = rng.normal(size=(6, 4)); a = a.T @ a
-    g = rng.normal(size=(5, 3)); g = g.T @ g
+    a = rng.normal(size=(6, 4))
+    a = a.T @ a
+    g = rng.normal(size=(5, 3))
+    g = g.T @ g
     pi = float(oc.pi_correction(jnp.asarray(a), jnp.asarray(g)))
     assert abs(pi - np.sqrt((np.trace(a) / 4) / (np.trace(g) / 3))) < 1e-14
     m = rng.normal(size=(4, 3))

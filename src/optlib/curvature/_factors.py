@@ -26,7 +26,8 @@ def factor_stats(a: jax.Array, g: jax.Array, mode: str
     * reduce: ``A0 = mean_n abar abar^T`` with ``abar = mean_t a``, ``G0 = sum_n gbar gbar^T``
       with ``gbar = sum_t g``;
     * recurrent: ``A0 = mean_{n,t} a_t a_t^T``, ``G0 = (1/T) sum_{n,t} g_t g_t^T`` (the
-      per-step factors), ``A1 = mean_{n,t} a_{t+1} a_t^T``, ``G1 = 1/(T-1) sum_{n,t} g_{t+1} g_t^T``.
+      per-step factors), ``A1 = mean_{n,t} a_{t+1} a_t^T`` and
+      ``G1 = 1/(T-1) sum_{n,t} g_{t+1} g_t^T``.
 
     ``A1``/``G1`` are zero except in the recurrent mode. For ``T = 1`` every mode
     reduces to the dense factors (recurrent up to the factor ``T`` applied in the

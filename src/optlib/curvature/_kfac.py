@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -220,14 +221,16 @@ def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
             stats = factor_stats(a, g.astype(dtype), mode)
             stats = pmean_if(stats, axis_name)
             blk = state.blocks[path]
-            a0, g0, a1, g1 = (decay * old + (1.0 - decay) * new
-                              for old, new in zip((blk.a0, blk.g0, blk.a1, blk.g1), stats))
+            factors = tuple(decay * old + (1.0 - decay) * new
+                            for old, new in zip((blk.a0, blk.g0, blk.a1, blk.g1), stats,
+                                                strict=True))
             steps = a.shape[1] if (a.ndim == 3 and mode == "recurrent") else 0
+            refreshed = functools.partial(preconditioner, recurrent_steps=steps,
+                                          exact_damping=exact_damping)
             l_a, l_g, w = jax.lax.cond(
-                refresh,
-                lambda: preconditioner(a0, g0, a1, g1, state.damping, recurrent_steps=steps,
-                                       exact_damping=exact_damping),
-                lambda: (blk.l_a, blk.l_g, blk.w))
+                refresh, lambda f, lam, old, fn=refreshed: fn(*f, lam),
+                lambda f, lam, old: old, factors, state.damping, (blk.l_a, blk.l_g, blk.w))
+            a0, g0, a1, g1 = factors
             new_blocks[path] = KFACBlockState(a0, g0, a1, g1, l_a, l_g, w)
             m = kernel.astype(dtype)
             if has_bias:

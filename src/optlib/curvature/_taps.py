@@ -18,7 +18,7 @@ PERTURBATIONS = "perturbations"
 """The flax collection of zero perturbations whose gradients are the output gradients ``g``."""
 
 TAP_COLLECTIONS = (KFAC_INPUTS, PERTURBATIONS)
-"""Pass as ``mutable=`` to ``module.apply`` inside the ``apply_fn`` given to :func:`curvature_stats`."""
+"""Pass as ``mutable=`` to ``module.apply`` in the ``apply_fn`` given to :func:`curvature_stats`."""
 
 
 def tap_inputs(module: nn.Module, kernel_name: str, inputs: jax.Array) -> None:

@@ -1,4 +1,4 @@
-"""Deep hedging: Heston and Black-Scholes markets, P&L with costs, risk measures, policies, training."""
+"""Deep hedging: Heston/Black-Scholes markets, P&L with costs, risk measures, policies, training."""
 
 from optlib.hedging._black_scholes import black_scholes_call as black_scholes_call
 from optlib.hedging._black_scholes import black_scholes_delta as black_scholes_delta

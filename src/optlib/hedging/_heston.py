@@ -1,4 +1,4 @@
-"""The Heston model: path simulation (Andersen QE-M, Euler full truncation) and the closed-form call."""
+"""The Heston model: simulation (Andersen QE-M, Euler full truncation) and the closed-form call."""
 
 from __future__ import annotations
 
@@ -154,8 +154,8 @@ def simulate_heston(key: jax.Array, model: Heston, s0: jax.typing.ArrayLike, mat
         psi_e = jnp.where(quadratic, 2.0, psi)
         prob = (psi_e - 1.0) / (psi_e + 1.0)
         beta = (1.0 - prob) / m_safe
-        v_exp = jnp.where(u <= prob, 0.0,
-                          jnp.log((1.0 - prob) / jnp.maximum(1.0 - u, jnp.finfo(dtype).tiny)) / beta)
+        tail = jnp.maximum(1.0 - u, jnp.finfo(dtype).tiny)
+        v_exp = jnp.where(u <= prob, 0.0, jnp.log((1.0 - prob) / tail) / beta)
         v_new = jnp.where(quadratic, v_quad, v_exp)
         # Martingale correction: choose K0 so that E[exp(x_new - x)] = exp(drift) exactly.
         log_m_quad = big_a * b2 * a / (1.0 - 2.0 * big_a * a) - 0.5 * jnp.log1p(-2.0 * big_a * a)
