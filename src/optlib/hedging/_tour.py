@@ -46,7 +46,7 @@ def _deep_hedge_lstm() -> TourOutcome:
                         {"learning_rate": 0.5}, num_paths=512, stats_paths=256)
     result = run(solver, solver.init_params(jax.random.key(0)), key=jax.random.key(1),
                  max_steps=60, hooks=[ProgressBar(every=10, desc="LSTM deep hedge (K-FAC)")])
-    test = problem.simulate(jax.random.key(2), 20_000)
+    test = problem.simulate(jax.random.key(2), 4096)
     learned = float(evaluate_policy(solver, result.params, test).risk)
     delta = float(hedging_metrics(problem, test, black_scholes_hedge(problem, test, 0.2)).risk)
     naked = float(hedging_metrics(problem, test, 0.0 * black_scholes_hedge(problem, test)).risk)
