@@ -373,3 +373,27 @@ def test_fisher_mode_is_unbiased_for_the_diagonal():
         oc.curvature_stats(apply_fn, params, x, loss=entropic, curvature="fisher")
     with pytest.raises(ValueError, match="mutable"):
         oc.curvature_stats(lambda v, x: (model.apply(v, x), {}), params, x, loss=entropic)
+
+
+def test_axis_name_averages_statistics_across_shards():
+    # Two shards of a batch, each with its own mean loss: pmean'd factors = full-batch factors.
+    x = jax.random.normal(jax.random.key(14), (12, 3))
+    model = TinyMLP()
+    params = model.init(jax.random.key(15), x)["params"]
+
+    def apply_fn(variables, x):
+        return model.apply(variables, x, mutable=oc.TAP_COLLECTIONS)
+
+    loss = lambda o: jnp.mean((o - 1.0) ** 2)  # noqa: E731
+    grads = jax.grad(lambda p: loss(apply_fn({"params": p}, x)[0]))(params)
+
+    def factors(opt, xb):
+        stats = oc.curvature_stats(apply_fn, params, xb, loss=loss)
+        return opt.update(grads, opt.init(params), params, curvature=stats)[1].blocks
+
+    full = jax.jit(lambda xb: factors(oc.kfac(), xb))(x)
+    sharded = jax.jit(jax.vmap(lambda xb: factors(oc.kfac(axis_name="d"), xb),
+                               axis_name="d"))(x.reshape(2, 6, 3))
+    for path in full:
+        np.testing.assert_allclose(sharded[path].a0[0], full[path].a0, rtol=1e-12)
+        np.testing.assert_allclose(sharded[path].g0[1], full[path].g0, rtol=1e-12)
