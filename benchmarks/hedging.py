@@ -9,8 +9,8 @@ test risk), then Adam and K-FAC are trained on every seed (``vmap`` over seeds, 
 compiled program each). Reported: final test risk with a 95% CI over seeds, steps and
 wall-clock for K-FAC to reach Adam's final test risk, the amortised step cost (training
 wall time / steps, all seeds batched, compile apart), final costs and P&L variance
-beside the paper's claims, and the Black-Scholes / Heston delta baselines. A second section runs kfac-jax on the MLP
-policy (MSE objective, its only matching loss) and on the LSTM (its diagonal fallback).
+beside the paper's claims, and the Black-Scholes / Heston delta baselines. A second
+section runs kfac-jax on the MLP policy (MSE objective, its only matching loss) and on the LSTM (its diagonal fallback).
 
 Usage: ``python benchmarks/hedging.py [--quick]``.
 """
