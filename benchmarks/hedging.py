@@ -10,7 +10,8 @@ compiled program each). Reported: final test risk with a 95% CI over seeds, step
 wall-clock for K-FAC to reach Adam's final test risk, the amortised step cost (training
 wall time / steps, all seeds batched, compile apart), final costs and P&L variance
 beside the paper's claims, and the Black-Scholes / Heston delta baselines. A second
-section runs kfac-jax on the MLP policy (MSE objective, its only matching loss) and on the LSTM (its diagonal fallback).
+section runs kfac-jax on the MLP policy (MSE objective, its only matching loss) and on
+the LSTM (its diagonal fallback).
 
 Usage: ``python benchmarks/hedging.py [--quick]``.
 """
