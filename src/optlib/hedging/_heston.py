@@ -192,7 +192,8 @@ def heston_call(s0: jax.typing.ArrayLike, strike: jax.typing.ArrayLike,
     ``C = S e^{-qT} P1 - K e^{-rT} P2`` with the two probabilities merged into one
     integrand, the characteristic function in the "little trap" form (no branch-cut
     jumps, no overflow at large ``u``), and Gauss-Legendre quadrature on ``[0, inf)``
-    mapped by ``u = c t / (1 - t)`` with ``c = 1 / sqrt(max(v0, theta) T)``. Arguments
+    mapped by ``u = c t / (1 - t)`` with ``c`` one over the standard deviation of
+    ``log S_T`` implied by the expected integrated variance. Arguments
     broadcast; the result is differentiable (``jax.grad`` w.r.t. ``s0`` is the delta
     ``e^{-qT} P1``).
 
@@ -228,7 +229,10 @@ def heston_call(s0: jax.typing.ArrayLike, strike: jax.typing.ArrayLike,
     nodes, weights = np.polynomial.legendre.leggauss(num_nodes)
     t = jnp.asarray((nodes + 1.0) / 2.0, dtype)
     w = jnp.asarray(weights / 2.0, dtype)
-    scale = 1.0 / jnp.sqrt(jnp.maximum(jnp.maximum(p.v0, p.theta), 1e-4) * tau)
+    # Node scale ~ 1 / (std of log S_T): the expected integrated variance
+    # theta T + (v0 - theta)(1 - e^{-kappa T}) / kappa sets where the integrand decays.
+    integrated = p.theta * tau + (p.v0 - p.theta) * -jnp.expm1(-p.kappa * tau) / p.kappa
+    scale = 1.0 / jnp.sqrt(jnp.maximum(integrated, 1e-8))
     s0_, k_, tau_, scale_ = (x[..., None] for x in jnp.broadcast_arrays(s0, strike, tau, scale))
     u = scale_ * t / (1.0 - t)
     du = scale_ * w / (1.0 - t) ** 2
