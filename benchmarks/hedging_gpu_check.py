@@ -1,0 +1,72 @@
+"""GPU check for issue 7: step time of K-FAC vs Adam on an LSTM(64) hedger, 2^15 paths.
+
+Not run in the CPU-only session that wrote it; run it on a machine with a GPU:
+
+    python benchmarks/hedging_gpu_check.py [--paths 32768] [--hidden 64]
+
+Prints the median step time of each optimizer (compiled chunk of steps, compile time apart),
+the K-FAC/Adam ratio with inverses refreshed every 10 steps (amortised) and every step
+(worst case), and the peak device memory; writes ``benchmarks/results/hedging_gpu.json``.
+Targets (research note 5.2): amortised K-FAC step <= 1.5x Adam, worst case <= 2.5x,
+memory <= 1.3x Adam.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+import time
+from pathlib import Path
+
+import jax
+import optax
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import machine_info, markdown_table, peak_memory_mb, time_call, write_results  # noqa: E402
+
+import optlib  # noqa: E402
+import optlib.curvature as oc  # noqa: E402
+import optlib.hedging as h  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--paths", type=int, default=2**15)
+    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--stats-paths", type=int, default=2**12)
+    parser.add_argument("--chunk", type=int, default=20)
+    args = parser.parse_args()
+    print(machine_info())
+    problem = h.HedgingProblem(cost_rate=1e-3)
+    policy = h.LSTMHedger(args.hidden)
+    configs = {
+        "adam": h.DeepHedger(problem, policy, optax.adam, {"learning_rate": 3e-3},
+                             num_paths=args.paths),
+        "kfac (inverse every 10)": h.DeepHedger(
+            problem, policy, functools.partial(oc.kfac, inverse_every=10, sequence="recurrent"),
+            {"learning_rate": 0.3}, num_paths=args.paths, stats_paths=args.stats_paths),
+        "kfac (inverse every step)": h.DeepHedger(
+            problem, policy, functools.partial(oc.kfac, inverse_every=1, sequence="recurrent"),
+            {"learning_rate": 0.3}, num_paths=args.paths, stats_paths=args.stats_paths),
+    }
+    rows = []
+    for name, solver in configs.items():
+        p0 = solver.init_params(jax.random.key(0))
+        fn = jax.jit(lambda p, k, solver=solver: optlib.run(
+            solver, p, key=k, max_steps=args.chunk).params)
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(p0, jax.random.key(1)))
+        compile_s = time.perf_counter() - t0
+        stats = time_call(lambda fn=fn, p0=p0: fn(p0, jax.random.key(2)), repeats=5)
+        rows.append({"optimizer": name, "ms/step": 1e3 * stats["median"] / args.chunk,
+                     "first call incl. compile (s)": compile_s,
+                     "peak memory (MB)": peak_memory_mb()})
+    for r in rows:
+        r["ratio to Adam"] = r["ms/step"] / rows[0]["ms/step"]
+    print(markdown_table(rows))
+    write_results("hedging_gpu", {"config": vars(args), "rows": rows})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""The deep-hedging trainer, policies and metrics."""
+
+import dataclasses
+import functools
+import importlib.util
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import optlib
+import optlib.curvature as oc
+import optlib.hedging as h
+from optlib._testing import count_compilations
+
+_spec = importlib.util.spec_from_file_location(
+    "cases_hedging", pathlib.Path(__file__).parents[1] / "contract" / "cases_hedging.py")
+cases = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cases)
+KFAC_CASE, ADAM_CASE = cases.CASES
+
+
+def _err(result, solution):
+    return max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+               for a, b in zip(jax.tree.leaves(result.params), jax.tree.leaves(solution)))
+
+
+def test_kfac_contract_least_squares_hedge():
+    case = KFAC_CASE
+    params, args, solution = case.make_problem(0)
+    first = optlib.run(case.solver, params, *args, max_steps=case.max_steps)
+    assert optlib.Status(int(first.status)) is optlib.Status.SUCCESS
+    assert _err(first, solution) < case.atol
+    # A new learning-rate value does not recompile; the result is still the LS solution.
+    second = case.with_hyperparameter(case.solver, case.hyperparameter_values[1])
+    with count_compilations() as n:
+        result = optlib.run(second, params, *args, max_steps=case.max_steps)
+        jax.block_until_ready(result.params)
+    assert n() == 0 and _err(result, solution) < case.atol
+    # vmap over two problems.
+    probs = [case.make_problem(s) for s in (1, 2)]
+    stack = lambda *xs: jnp.stack(xs)  # noqa: E731
+    batched = jax.vmap(lambda p, a: optlib.run(case.solver, p, *a, max_steps=case.max_steps))(
+        jax.tree.map(stack, *[p[0] for p in probs]), jax.tree.map(stack, *[p[1] for p in probs]))
+    for i, (_, _, sol) in enumerate(probs):
+        assert _err(jax.tree.map(lambda x, i=i: x[i], batched), sol) < case.atol
+    # float32 in, float32 out.
+    p32, a32 = jax.tree.map(lambda x: x.astype(jnp.float32), (params, args))
+    r32 = optlib.run(case.solver, p32, *a32, max_steps=case.max_steps)
+    assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(r32.params))
+    assert _err(r32, solution) < case.float32_atol
+    # NaN parameters give a status, not an exception.
+    nan = jax.tree.map(lambda x: jnp.full_like(x, jnp.nan), params)
+    assert optlib.Status(int(optlib.run(case.solver, nan, *args, max_steps=5).status)) is \
+        optlib.Status.NONFINITE
+
+
+def test_adam_contract_least_squares_hedge():
+    params, args, solution = ADAM_CASE.make_problem(0)
+    result = optlib.run(ADAM_CASE.solver, params, *args, max_steps=ADAM_CASE.max_steps)
+    assert optlib.Status(int(result.status)) is optlib.Status.SUCCESS
+    assert _err(result, solution) < ADAM_CASE.atol
+    kfac = optlib.run(KFAC_CASE.solver, params, *args, max_steps=KFAC_CASE.max_steps)
+    assert int(kfac.num_steps) * 5 < int(result.num_steps)  # the curvature pays off here
+
+
+@pytest.mark.parametrize("policy,mode", [(h.LSTMHedger(4), "recurrent"),
+                                         (h.LSTMHedger(4), "expand"),
+                                         (h.MLPHedger((4,)), "reduce")])
+def test_kfac_training_reduces_quadratic_hedging_error(policy, mode):
+    # GBM, no costs, MSE: the unhedged error is far above what delta hedging achieves.
+    problem = h.HedgingProblem(market=None, num_steps=8, risk=h.MeanSquaredError(),
+                               premium=float(h.black_scholes_call(1.0, 1.0, 30 / 365, 0.2)))
+    solver = h.DeepHedger(problem, policy,
+                          functools.partial(oc.kfac, damping=1e-3, inverse_every=2,
+                                            sequence=mode),
+                          {"learning_rate": 0.5}, num_paths=256, stats_paths=128)
+    params = solver.init_params(jax.random.key(0))
+    test = problem.simulate(jax.random.key(7), 4000)
+    before = h.evaluate_policy(solver, params, test).risk
+    result = optlib.run(solver, params, key=jax.random.key(1), max_steps=25,
+                        hooks=[optlib.History()])
+    after = h.evaluate_policy(solver, result.params, test).risk
+    no_hedge = h.hedging_metrics(problem, test, jnp.zeros((4000, 8))).risk
+    assert np.all(np.isfinite(result.history.valid().info.risk))
+    assert float(after) < 0.5 * float(min(before, no_hedge))
+
+
+def test_metrics_against_numpy_and_baselines():
+    problem = h.HedgingProblem(market=None, num_steps=30, cost_rate=1e-3)
+    paths = problem.simulate(jax.random.key(3), 20000)
+    delta = h.black_scholes_hedge(problem, paths, sigma=0.2)
+    m = h.hedging_metrics(problem, paths, delta)
+    res = h.hedge_pnl(paths, delta, problem.option, cost_rate=1e-3)
+    x = np.asarray(res.pnl)
+    assert float(m.risk) == pytest.approx(np.log(np.mean(np.exp(-x))), rel=1e-10)
+    assert float(m.price) == pytest.approx(float(m.risk))  # premium 0, rho(0) = 0
+    assert float(m.pnl_var) == pytest.approx(x.var(ddof=1), rel=1e-10)
+    assert float(m.sharpe) == pytest.approx(x.mean() / x.std(ddof=1), rel=1e-10)
+    assert float(m.cost) == pytest.approx(float(np.mean(res.costs)), rel=1e-12)
+    np.testing.assert_allclose(m.pnl_quantiles, np.quantile(x, [0.01, 0.05, 0.5, 0.95, 0.99]))
+    assert float(m.cvar95) == pytest.approx(np.mean(np.sort(-x)[-1000:]), rel=1e-10)
+    # Delta hedging removes most of the variance of the unhedged short call.
+    naked = h.hedging_metrics(problem, paths, jnp.zeros_like(delta))
+    assert float(m.pnl_var) < 0.1 * float(naked.pnl_var)
+    # The indifference price of the delta-hedged call is close to the BS price.
+    bs = float(h.black_scholes_call(1.0, 1.0, 30 / 365, 0.2))
+    assert abs(float(m.price) - bs) < 0.2 * bs
+
+
+def test_heston_hedge_matches_pointwise_delta():
+    problem = h.HedgingProblem(num_steps=3)
+    paths = problem.simulate(jax.random.key(4), 2)
+    hedge = h.heston_hedge(problem, paths, num_nodes=128, variance_floor=0.0)
+    s, v, t = float(paths.spot[1, 2]), float(paths.variance[1, 2]), float(
+        paths.times[-1] - paths.times[2])
+    ref = np.clip(h.heston_delta(s, 1.0, t, problem.market._replace(v0=v), num_nodes=128), 0, 1)
+    assert float(hedge[1, 2]) == pytest.approx(float(ref), rel=1e-12)
+    with pytest.raises(ValueError, match="Heston"):
+        h.heston_hedge(h.HedgingProblem(market=None), paths)
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="num_steps"):
+        h.HedgingProblem(num_steps=0)
+    with pytest.raises(ValueError, match="cost_rate"):
+        h.HedgingProblem(cost_rate=-1e-3)
+    with pytest.raises(ValueError, match="rho"):
+        h.HedgingProblem(market=h.Heston(rho=2.0))
+    with pytest.raises(ValueError, match="num_paths"):
+        h.DeepHedger(h.HedgingProblem(), h.MLPHedger(), optax.adam, {"learning_rate": 1e-3},
+                     num_paths=0)
+    with pytest.raises(ValueError, match="stats_paths"):
+        h.DeepHedger(h.HedgingProblem(), h.MLPHedger(), optax.adam, {"learning_rate": 1e-3},
+                     num_paths=8, stats_paths=16)
+    problem = h.HedgingProblem(num_steps=5)
+    other = h.HedgingProblem(num_steps=7).simulate(jax.random.key(0), 4)
+    with pytest.raises(ValueError, match="num_steps"):
+        problem.pnl(other, jnp.zeros((4, 7)))
+    solver = h.DeepHedger(problem, h.MLPHedger((2,)), optax.adam, {"learning_rate": 1e-3},
+                          num_paths=4)
+    params = solver.init_params(jax.random.key(0))
+    with pytest.raises(ValueError, match="Paths"):
+        solver.step(params, solver.init(params), jnp.zeros(3))
+    with pytest.raises(ValueError, match="key"):
+        solver.step(params, solver.init(params))
+    assert dataclasses.replace(solver, tol=1e-3).tol == 1e-3
