@@ -14,6 +14,8 @@ from optlib.dag._graph import is_dag as is_dag
 from optlib.dag._graph import threshold_till_dag as threshold_till_dag
 from optlib.dag._graph import to_networkx as to_networkx
 from optlib.dag._graph import topological_order as topological_order
+from optlib.dag._notears import Notears as Notears
+from optlib.dag._notears import NotearsResult as NotearsResult
 from optlib.dag._scores import L1LeastSquaresNode as L1LeastSquaresNode
 from optlib.dag._scores import LeastSquaresNode as LeastSquaresNode
 from optlib.dag._scores import LogisticNode as LogisticNode
@@ -29,6 +31,7 @@ from optlib.dag._simulate import simulate_linear_sem as simulate_linear_sem
 from optlib.dag._simulate import simulate_nonlinear_sem as simulate_nonlinear_sem
 from optlib.dag._simulate import simulate_parameter as simulate_parameter
 from optlib.dag._topo import TopoData as TopoData
+from optlib.dag._topo import TopoParams as TopoParams
 from optlib.dag._topo import TopoResult as TopoResult
 from optlib.dag._topo import TopoSwap as TopoSwap
 from optlib.dag._topo import TopoSwapInfo as TopoSwapInfo
@@ -42,7 +45,10 @@ __all__ = [
     "MLPNode",
     "MLPParams",
     "NodeData",
+    "Notears",
+    "NotearsResult",
     "TopoData",
+    "TopoParams",
     "TopoResult",
     "TopoSwap",
     "TopoSwapInfo",

@@ -106,7 +106,7 @@ class NodeData(NamedTuple):
 
 def _prepare(X: jax.Array, center: bool) -> NodeData:
     if center:
-        X = X - jnp.mean(X, axis=0)
+        X = X - jnp.mean(X, axis=0, keepdims=True)
     gram = X.T @ X / X.shape[0]
     return NodeData(X, gram, jnp.linalg.eigvalsh(gram)[-1])
 
@@ -285,7 +285,7 @@ class MLPNode:
         )
 
     def predict(self, p: MLPParams, mask: jax.Array, X: jax.Array) -> jax.Array:
-        return jax.nn.sigmoid(X @ (mask[:, None] * p.W1) + p.b1) @ p.w2 + p.b2
+        return jax.nn.sigmoid(X @ (mask[:, None] * p.W1) + p.b1[None, :]) @ p.w2 + p.b2
 
     def loss(self, p: MLPParams, mask: jax.Array, j: jax.Array, data: NodeData) -> jax.Array:
         r = data.X[:, j] - self.predict(p, mask, data.X)

@@ -190,13 +190,13 @@ def simulate_linear_sem(key: jax.Array, W: jax.typing.ArrayLike, n: int, sem_typ
 
         return jax.lax.fori_loop(0, d, sweep, jnp.zeros(shape, W.dtype))
     if sem_type == "gauss":
-        Z = scale * jax.random.normal(key, shape, W.dtype)
+        Z = scale[None, :] * jax.random.normal(key, shape, W.dtype)
     elif sem_type == "exp":
-        Z = scale * jax.random.exponential(key, shape, W.dtype)
+        Z = scale[None, :] * jax.random.exponential(key, shape, W.dtype)
     elif sem_type == "gumbel":
-        Z = scale * jax.random.gumbel(key, shape, W.dtype)
+        Z = scale[None, :] * jax.random.gumbel(key, shape, W.dtype)
     else:
-        Z = jax.random.uniform(key, shape, W.dtype, minval=-scale, maxval=scale)
+        Z = scale[None, :] * jax.random.uniform(key, shape, W.dtype, minval=-1.0, maxval=1.0)
     # X (I - W) = Z; I - W is invertible with unit determinant for a DAG.
     eye = jnp.eye(d, dtype=W.dtype)
     return jnp.linalg.solve((eye - W).T, Z.T).T
@@ -258,13 +258,13 @@ def simulate_nonlinear_sem(key: jax.Array, B: jax.typing.ArrayLike, n: int,
 
     W1 = signed_uniform(k_1, k_s1, (d, d, hidden))  # [node j, input i, hidden]
     W2 = signed_uniform(k_2, k_s2, (d, hidden))
-    Z = scale * jax.random.normal(k_z, (n, d), dtype)
+    Z = scale[None, :] * jax.random.normal(k_z, (n, d), dtype)
     Bf = (B != 0).astype(dtype)
     order = _topological_positions(B)
 
     def visit(X: jax.Array, j: jax.Array) -> tuple:
         mask = Bf[:, j]
-        f = jax.nn.sigmoid((X * mask) @ W1[j]) @ W2[j]
+        f = jax.nn.sigmoid((X * mask[None, :]) @ W1[j]) @ W2[j]
         x_j = jnp.where(jnp.any(mask > 0), f, 0.0) + Z[:, j]
         return X.at[:, j].set(x_j), None
 

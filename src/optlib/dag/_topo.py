@@ -74,10 +74,23 @@ class TopoData(NamedTuple):
     forbidden: jax.Array
 
 
-class TopoSwapState(NamedTuple):
-    """Carried state of :class:`TopoSwap` (``params`` is the order, ``int32[d]``).
+class TopoParams(NamedTuple):
+    """The iterate of :class:`TopoSwap`: an order and the weights fitted to it.
 
     Attributes:
+        order: ``int32[d]``, the nodes parents-first.
+        W: ``[d, d]`` weights fitted for that order (a DAG; ``W[i, j]`` for edge ``i -> j``).
+    """
+
+    order: jax.Array
+    W: jax.Array
+
+
+class TopoSwapState(NamedTuple):
+    """Carried state of :class:`TopoSwap`.
+
+    Attributes:
+        weights_perm: the fitted weights in order coordinates (strictly upper triangular).
         factor: Cholesky factor of the permuted Gram (Cholesky engine), else ``[1, 1]``.
         node_params: stacked per-node parameters, indexed by node (per-node engine).
         node_loss: per-node score terms, indexed by node.
@@ -86,6 +99,7 @@ class TopoSwapState(NamedTuple):
         done: no candidate improved the score.
     """
 
+    weights_perm: jax.Array
     factor: jax.Array
     node_params: PyTree
     node_loss: jax.Array
@@ -259,7 +273,7 @@ class TopoSwap:
             if forb.any():
                 raise ValueError("forbidden edges need a node model: use "
                                  "score=LeastSquaresNode() (exact least squares per node)")
-            Xc = X - jnp.mean(X, axis=0) if (self.center and not self.reference) else X
+            Xc = X - jnp.mean(X, axis=0, keepdims=True) if (self.center and not self.reference) else X
             stats = Xc.T @ Xc / X.shape[0]
         else:
             stats = self._node_model().prepare(X)
@@ -288,16 +302,17 @@ class TopoSwap:
         losses = jax.vmap(model.loss, in_axes=(0, 0, 0, None))(params, masks, nodes, data.stats)
         return jnp.ones((1, 1), losses.dtype), params, losses
 
-    def _weights_perm(self, order: jax.Array, state: TopoSwapState, data: TopoData) -> jax.Array:
+    def _weights_perm(self, order: jax.Array, factor: jax.Array, node_params: PyTree,
+                      data: TopoData) -> jax.Array:
         """The fitted weights in order coordinates (upper triangular)."""
         d = order.shape[0]
         if self._cholesky():
-            L = state.factor
+            L = factor
             unit = L / jnp.diag(L)[None, :]
             inv = jax.scipy.linalg.solve_triangular(unit, jnp.eye(d, dtype=L.dtype), lower=True,
                                                     unit_diagonal=True)
             return jnp.triu(jnp.eye(d, dtype=L.dtype) - inv.T, k=1)
-        W = self._weights_nodes(order, state.node_params, data)
+        W = self._weights_nodes(order, node_params, data)
         return W[order][:, order]
 
     def _weights_nodes(self, order: jax.Array, node_params: PyTree, data: TopoData) -> jax.Array:
@@ -367,9 +382,15 @@ class TopoSwap:
         return delta
 
     # ------------------------------------------------------------------ protocol
-    def init(self, params: jax.Array, data: TopoData, key: jax.Array | None = None
+    def init_params(self, order: jax.typing.ArrayLike, dtype: Any = None) -> TopoParams:
+        """Initial ``params`` for :func:`optlib.run` from an order (the weights are refitted)."""
+        order = jnp.asarray(order, jnp.int32)
+        d = order.shape[0]
+        return TopoParams(order, jnp.zeros((d, d), dtype or jnp.result_type(float)))
+
+    def init(self, params: TopoParams, data: TopoData, key: jax.Array | None = None
              ) -> TopoSwapState:
-        order = jnp.asarray(params, jnp.int32)
+        order = jnp.asarray(params.order, jnp.int32)
         d = order.shape[0]
         if self._cholesky():
             node_params = None
@@ -381,12 +402,13 @@ class TopoSwap:
                 jax.random.split(key, d))
         factor, node_params, node_loss = self._fit_order(order, data, node_params)
         score = jnp.sum(node_loss)
-        return TopoSwapState(factor, node_params, node_loss, score,
+        Wp = self._weights_perm(order, factor, node_params, data)
+        return TopoSwapState(Wp, factor, node_params, node_loss, score,
                              jnp.zeros((), jnp.int32), jnp.asarray(False))
 
-    def step(self, params: jax.Array, state: TopoSwapState, data: TopoData,
-             key: jax.Array | None = None) -> tuple[jax.Array, TopoSwapState, TopoSwapInfo]:
-        order = jnp.asarray(params, jnp.int32)
+    def step(self, params: TopoParams, state: TopoSwapState, data: TopoData,
+             key: jax.Array | None = None) -> tuple[TopoParams, TopoSwapState, TopoSwapInfo]:
+        order = jnp.asarray(params.order, jnp.int32)
         d = order.shape[0]
         small, large = self._sizes(d)
         dtype = state.score.dtype
@@ -395,7 +417,7 @@ class TopoSwap:
             thr = jnp.zeros((), dtype)
 
         # Rank the forbidden pairs (position a after position b) by TOPO's gradient.
-        Wp = self._weights_perm(order, state, data)
+        Wp = state.weights_perm
         eye = jnp.eye(d, dtype=dtype)
         upper_inv = jax.scipy.linalg.solve_triangular(eye - jnp.abs(Wp), eye, lower=False,
                                                       unit_diagonal=True)
@@ -434,13 +456,17 @@ class TopoSwap:
         new_order, accepted = _greedy_apply(order, P, Q, delta, thr)
 
         improved = improve_s | improve_l
-        factor, node_params, node_loss = jax.lax.cond(
-            improved,
-            lambda: self._fit_order(new_order, data, state.node_params),
-            lambda: (state.factor, state.node_params, state.node_loss))
+        def refit() -> tuple:
+            factor, node_params, node_loss = self._fit_order(new_order, data, state.node_params)
+            Wp = self._weights_perm(new_order, factor, node_params, data)
+            return Wp, factor, node_params, node_loss
+
+        Wp, factor, node_params, node_loss = jax.lax.cond(
+            improved, refit,
+            lambda: (state.weights_perm, state.factor, state.node_params, state.node_loss))
         new_score = jnp.sum(node_loss)
         new_state = TopoSwapState(
-            factor, node_params, node_loss, new_score,
+            Wp, factor, node_params, node_loss, new_score,
             state.large_used + (use_large & improve_l).astype(jnp.int32), ~improved)
         evaluated = jnp.concatenate([delta_s, delta_l])
         info = TopoSwapInfo(
@@ -448,9 +474,10 @@ class TopoSwap:
             improving=jnp.sum(evaluated < thr).astype(jnp.int32),
             used_large=use_large,
             best_delta=jnp.min(jnp.where(jnp.isfinite(evaluated), evaluated, 0.0)))
-        return new_order, new_state, info
+        W = jnp.zeros_like(Wp).at[new_order[:, None], new_order[None, :]].set(Wp)
+        return TopoParams(new_order, W), new_state, info
 
-    def terminate(self, params: jax.Array, state: TopoSwapState, info: TopoSwapInfo
+    def terminate(self, params: TopoParams, state: TopoSwapState, info: TopoSwapInfo
                   ) -> jax.Array:
         return state.done
 
@@ -502,15 +529,14 @@ class TopoSwap:
         if progress:
             hooks.append(ProgressBar(every=1, desc=f"TopoSwap d={d}", fields=("value",)))
         keys = jax.random.split(k_run, restarts)
-        results = jax.vmap(lambda o, k: run(self, o, data, key=k, max_steps=max_rounds,
-                                            hooks=hooks))(orders, keys)
+        dtype = _stats_dtype(data)
+        results = jax.vmap(lambda o, k: run(self, self.init_params(o, dtype), data, key=k,
+                                            max_steps=max_rounds, hooks=hooks))(orders, keys)
         scores = np.asarray(results.state.score)
         best = int(np.nanargmin(np.where(np.isfinite(scores), scores, np.inf)))
         pick = jax.tree.map(lambda a: a[best], results)
-        order = np.asarray(pick.params)
-        Wp = np.asarray(self._weights_perm(pick.params, pick.state, data))
-        W_raw = np.zeros((d, d))
-        W_raw[np.ix_(order, order)] = Wp
+        order = np.asarray(pick.params.order)
+        W_raw = np.asarray(pick.params.W, dtype=float)
         W = np.where(np.abs(W_raw) >= w_threshold, W_raw, 0.0)
         W = np.where(req & (W == 0), W_raw, W)
         trace = pick.history
@@ -523,6 +549,11 @@ class TopoSwap:
 
 
 # ---------------------------------------------------------------------- helpers
+def _stats_dtype(data: TopoData) -> Any:
+    stats = data.stats
+    return stats.dtype if isinstance(stats, jax.Array) else stats.gram.dtype
+
+
 def _parent_masks(order: jax.Array, forbidden: jax.Array, dtype: jnp.dtype) -> jax.Array:
     """``masks[j, i] = 1`` when ``i`` may be a parent of ``j`` (before it, not forbidden)."""
     d = order.shape[0]
