@@ -154,6 +154,9 @@ def main() -> None:
     parser.add_argument("--dagma-max-d", type=int, default=100)
     parser.add_argument("--notears-max-d", type=int, default=20)
     parser.add_argument("--parts", default="synthetic,noise,large,nscaling,sachs")
+    parser.add_argument("--configs", default="",
+                        help="override the synthetic grid, e.g. '20:ER2:gauss,50:SF2:exp'")
+    parser.add_argument("--tag", default="", help="suffix of the results file")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     out: dict = {"machine": machine_info()}
@@ -169,6 +172,9 @@ def main() -> None:
         large_cfg = [(200, "ER2", "gauss"), (500, "ER2", "gauss")]
         ns = (1000, 10000, 100000)
         nd = 100
+    if args.configs:
+        main_cfg = [(int(c.split(":")[0]), c.split(":")[1], c.split(":")[2])
+                    for c in args.configs.split(",")]
     if "synthetic" in parts:
         out["synthetic"] = synthetic(main_cfg, args.dagma_max_d, args.notears_max_d)
     if "noise" in parts:
@@ -184,7 +190,7 @@ def main() -> None:
         if name in out:
             print(f"\n### {name}\n")
             print(markdown_table(out[name]))
-    path = write_results("dag_quick" if args.quick else "dag", out)
+    path = write_results(("dag_quick" if args.quick else "dag") + args.tag, out)
     print(f"\nwrote {path}")
 
 

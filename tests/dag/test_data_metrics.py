@@ -108,7 +108,7 @@ def test_simulate_dag_sf_edge_count(d, m):
 
 def test_simulate_dag_sf_is_preferential():
     # hubs: the largest in-degree should far exceed the mean in a BA graph
-    B = np.asarray(dag.simulate_dag(jax.random.key(3), 200, 400, "SF"))
+    B = np.asarray(dag.simulate_dag(jax.random.key(3), 100, 200, "SF"))
     deg = B.sum(axis=0) + B.sum(axis=1)
     assert deg.max() > 5 * deg.mean()
 
@@ -128,10 +128,10 @@ def test_simulate_parameter_ranges():
 def test_linear_sem_noise_moments(sem, mean, var):
     B = dag.simulate_dag(jax.random.key(0), 6, 8)
     W = dag.simulate_parameter(jax.random.key(1), B)
-    X = dag.simulate_linear_sem(jax.random.key(2), W, 40000, sem)
+    X = dag.simulate_linear_sem(jax.random.key(2), W, 20000, sem)
     Z = np.asarray(X - X @ W)  # the exogenous noise, recovered exactly
-    assert np.allclose(Z.mean(axis=0), mean, atol=0.04)
-    assert np.allclose(Z.var(axis=0), var, rtol=0.06)
+    assert np.allclose(Z.mean(axis=0), mean, atol=0.05)
+    assert np.allclose(Z.var(axis=0), var, rtol=0.08)
 
 
 def test_linear_sem_noise_scale_per_node():

@@ -7,6 +7,7 @@ not bit-identical to the NumPy/igraph reference.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import jax
@@ -17,11 +18,13 @@ _LINEAR_SEMS = ("gauss", "exp", "gumbel", "uniform", "logistic")
 _NONLINEAR_SEMS = ("mlp",)
 
 
+@jax.jit
 def _random_relabel(key: jax.Array, B: jax.Array) -> jax.Array:
     perm = jax.random.permutation(key, B.shape[0])
     return B[perm][:, perm]
 
 
+@functools.partial(jax.jit, static_argnames=("d", "s0"))
 def _erdos_renyi(key: jax.Array, d: int, s0: int) -> jax.Array:
     rows, cols = np.tril_indices(d, k=-1)
     chosen = jax.random.choice(key, rows.size, (s0,), replace=False)
@@ -29,6 +32,7 @@ def _erdos_renyi(key: jax.Array, d: int, s0: int) -> jax.Array:
     return B.at[jnp.asarray(rows)[chosen], jnp.asarray(cols)[chosen]].set(1)
 
 
+@functools.partial(jax.jit, static_argnames=("d", "m"))
 def _barabasi_albert(key: jax.Array, d: int, m: int) -> jax.Array:
     # Node k points to min(k, m) distinct earlier nodes, chosen with probability
     # proportional to (in-degree + 1) (igraph's Barabasi with outpref=False, zero_appeal=1).
@@ -113,11 +117,17 @@ def simulate_parameter(key: jax.Array, B: jax.typing.ArrayLike,
         (True, 0.0)
     """
     B = jnp.asarray(B)
-    dtype = dtype or jnp.result_type(float)
+    dtype = jnp.dtype(dtype or jnp.result_type(float))
+    ranges = tuple((float(lo), float(hi)) for lo, hi in w_ranges)
+    return _parameter(key, B, ranges, dtype)
+
+
+@functools.partial(jax.jit, static_argnames=("ranges", "dtype"))
+def _parameter(key: jax.Array, B: jax.Array, ranges: tuple, dtype: jnp.dtype) -> jax.Array:
     k_sel, k_u = jax.random.split(key)
-    sel = jax.random.randint(k_sel, B.shape, 0, len(w_ranges))
+    sel = jax.random.randint(k_sel, B.shape, 0, len(ranges))
     W = jnp.zeros(B.shape, dtype)
-    for i, ((low, high), sub) in enumerate(zip(w_ranges, jax.random.split(k_u, len(w_ranges)))):
+    for i, ((low, high), sub) in enumerate(zip(ranges, jax.random.split(k_u, len(ranges)))):
         U = jax.random.uniform(sub, B.shape, dtype, minval=low, maxval=high)
         W = W + jnp.where((B != 0) & (sel == i), U, 0.0)
     return W
@@ -179,6 +189,13 @@ def simulate_linear_sem(key: jax.Array, W: jax.typing.ArrayLike, n: int, sem_typ
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     scale = _noise_scale(noise_scale, d, W.dtype)
+    return _linear_sem(key, W, scale, n, sem_type)
+
+
+@functools.partial(jax.jit, static_argnames=("n", "sem_type"))
+def _linear_sem(key: jax.Array, W: jax.Array, scale: jax.Array, n: int, sem_type: str
+                ) -> jax.Array:
+    d = W.shape[0]
     shape = (n, d)
     if sem_type == "logistic":
         U = jax.random.uniform(key, shape, W.dtype)
@@ -250,6 +267,13 @@ def simulate_nonlinear_sem(key: jax.Array, B: jax.typing.ArrayLike, n: int,
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     scale = _noise_scale(noise_scale, d, dtype)
+    return _nonlinear_sem(key, B, scale, n, int(hidden), jnp.dtype(dtype))
+
+
+@functools.partial(jax.jit, static_argnames=("n", "hidden", "dtype"))
+def _nonlinear_sem(key: jax.Array, B: jax.Array, scale: jax.Array, n: int, hidden: int,
+                   dtype: jnp.dtype) -> jax.Array:
+    d = B.shape[0]
     k_z, k_1, k_2, k_s1, k_s2 = jax.random.split(key, 5)
 
     def signed_uniform(k_mag: jax.Array, k_sign: jax.Array, shape: tuple) -> jax.Array:
