@@ -196,6 +196,6 @@ def to_networkx(W: jax.typing.ArrayLike, labels: Sequence[str] | None = None,
         raise ValueError(f"labels must have {d} entries, got {len(names)}")
     G = nx.DiGraph()
     G.add_nodes_from(names)
-    for i, j in zip(*np.nonzero(np.abs(A) > threshold)):
+    for i, j in zip(*np.nonzero(np.abs(A) > threshold), strict=True):
         G.add_edge(names[i], names[j], weight=float(A[i, j]))
     return G

@@ -34,7 +34,9 @@ class NotearsResult(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class Notears:
-    """Linear NOTEARS: ``min_W score(W) + lambda1 ||W||_1  s.t.  tr(e^{W*W}) - d = 0``.
+    """Linear NOTEARS: an L1-penalized score under the trace-exponential acyclicity constraint.
+
+    Solves ``min_W score(W) + lambda1 ||W||_1`` subject to ``tr(e^{W*W}) - d = 0``.
 
     The augmented Lagrangian ``score + rho/2 h^2 + alpha h + lambda1 ||W||_1`` is minimized
     over ``W = W+ - W-`` with ``W+, W- >= 0`` (zero diagonal) by L-BFGS-B (SciPy), with the
@@ -106,8 +108,9 @@ class Notears:
         bounds = [(0.0, 0.0) if diag[k % (d * d)] else (0.0, None) for k in range(2 * d * d)]
         w = np.zeros(2 * d * d)
         rho, alpha, h = 1.0, 0.0, np.inf
-        it = 0
-        for it in range(1, self.max_iter + 1):
+        iterations = 0
+        for _ in range(self.max_iter):
+            iterations += 1
             w_new, h_new = w, h
             while rho < self.rho_max:
                 sol = scipy.optimize.minimize(fun, w, args=(rho, alpha), jac=True,
@@ -124,4 +127,4 @@ class Notears:
                 break
         W_raw = (w[: d * d] - w[d * d:]).reshape(d, d)
         W = np.where(np.abs(W_raw) < self.w_threshold, 0.0, W_raw)
-        return NotearsResult(W=W, W_raw=W_raw, h=float(h), rho=float(rho), iterations=it)
+        return NotearsResult(W=W, W_raw=W_raw, h=float(h), rho=float(rho), iterations=iterations)

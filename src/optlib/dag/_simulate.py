@@ -127,7 +127,8 @@ def _parameter(key: jax.Array, B: jax.Array, ranges: tuple, dtype: jnp.dtype) ->
     k_sel, k_u = jax.random.split(key)
     sel = jax.random.randint(k_sel, B.shape, 0, len(ranges))
     W = jnp.zeros(B.shape, dtype)
-    for i, ((low, high), sub) in enumerate(zip(ranges, jax.random.split(k_u, len(ranges)))):
+    subkeys = jax.random.split(k_u, len(ranges))
+    for i, ((low, high), sub) in enumerate(zip(ranges, subkeys, strict=True)):
         U = jax.random.uniform(sub, B.shape, dtype, minval=low, maxval=high)
         W = W + jnp.where((B != 0) & (sel == i), U, 0.0)
     return W

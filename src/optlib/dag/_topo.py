@@ -273,7 +273,8 @@ class TopoSwap:
             if forb.any():
                 raise ValueError("forbidden edges need a node model: use "
                                  "score=LeastSquaresNode() (exact least squares per node)")
-            Xc = X - jnp.mean(X, axis=0, keepdims=True) if (self.center and not self.reference) else X
+            center = self.center and not self.reference
+            Xc = X - jnp.mean(X, axis=0, keepdims=True) if center else X
             stats = Xc.T @ Xc / X.shape[0]
         else:
             stats = self._node_model().prepare(X)
@@ -434,7 +435,8 @@ class TopoSwap:
         if large > small:
             Pl, Ql, vl = Pall[small:], Qall[small:], allowed[small:]
             lbuckets = self._buckets(d, large - small)
-            use_large = (~improve_s) & (state.large_used < jnp.asarray(self.no_large_search, jnp.int32))
+            budget = jnp.asarray(self.no_large_search, jnp.int32)
+            use_large = (~improve_s) & (state.large_used < budget)
             delta_l = jax.lax.cond(
                 use_large,
                 lambda: self._eval(order, state, data, Pl, Ql, vl, lbuckets),
