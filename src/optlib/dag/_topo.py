@@ -9,6 +9,7 @@ one batched call inside a compiled loop.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 from typing import Any, NamedTuple
@@ -532,8 +533,10 @@ class TopoSwap:
             hooks.append(ProgressBar(every=1, desc=f"TopoSwap d={d}", fields=("value",)))
         keys = jax.random.split(k_run, restarts)
         dtype = _stats_dtype(data)
-        results = jax.vmap(lambda o, k: run(self, self.init_params(o, dtype), data, key=k,
-                                            max_steps=max_rounds, hooks=hooks))(orders, keys)
+        # Restarts run as one compiled batch with lax.map (one restart after another inside
+        # the program): a vmap of the search loop hung in XLA:CPU for d >= 50 in our tests.
+        del dtype
+        results = _fit_batch(self, orders, keys, data, tuple(hooks), max_rounds=max_rounds)
         scores = np.asarray(results.state.score)
         best = int(np.nanargmin(np.where(np.isfinite(scores), scores, np.inf)))
         pick = jax.tree.map(lambda a: a[best], results)
@@ -551,6 +554,15 @@ class TopoSwap:
 
 
 # ---------------------------------------------------------------------- helpers
+@functools.partial(jax.jit, static_argnames=("max_rounds",))
+def _fit_batch(solver: TopoSwap, orders: jax.Array, keys: jax.Array, data: TopoData,
+               hooks: tuple, max_rounds: int) -> Any:
+    dtype = _stats_dtype(data)
+    return jax.lax.map(
+        lambda ok: run(solver, solver.init_params(ok[0], dtype), data, key=ok[1],
+                       max_steps=max_rounds, hooks=hooks), (orders, keys))
+
+
 def _stats_dtype(data: TopoData) -> Any:
     stats = data.stats
     return stats.dtype if isinstance(stats, jax.Array) else stats.gram.dtype
