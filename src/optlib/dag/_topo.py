@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optlib.core._base import solver_dataclass, static_field
+from optlib.core._base import canonicalize_hyperparameters, solver_dataclass, static_field
 from optlib.core._hooks import History, ProgressBar
 from optlib.core._loop import run
 from optlib.dag._graph import is_dag, threshold_till_dag, topological_order
@@ -375,6 +375,9 @@ class TopoSwap:
         delta = jnp.full((k,), jnp.inf, state.score.dtype)
         lower = 1
         for s, cap in buckets:
+            # Chain the buckets: XLA:CPU may otherwise run their batched Cholesky calls
+            # concurrently, which deadlocked inside LAPACK on this machine.
+            delta, state = jax.lax.optimization_barrier((delta, state))
             inb = valid & (m > lower) & (m <= s)
             sel = jnp.argsort(jnp.where(inb, rank, k + rank))[:cap]
             vals = self._eval_bucket(order, state, data, P[sel], Q[sel], s)
@@ -489,7 +492,8 @@ class TopoSwap:
             init: jax.typing.ArrayLike | None = None, restarts: int = 1,
             required: jax.typing.ArrayLike | None = None,
             forbidden: jax.typing.ArrayLike | None = None, w_threshold: float = 0.3,
-            max_rounds: int | None = None, progress: bool = False) -> TopoResult:
+            max_rounds: int | None = None, progress: bool = False,
+            loop: str | None = None) -> TopoResult:
         """Learns a DAG from data ``X`` (``[n, d]``).
 
         Args:
@@ -506,6 +510,9 @@ class TopoSwap:
                 (required edges are kept).
             max_rounds: cap on search rounds (default ``10 d + 100``).
             progress: show a progress bar.
+            loop: ``"device"``: the whole search is one compiled ``lax.while_loop`` (restarts
+                by ``lax.map``); ``"host"``: one compiled call per round, driven from Python
+                (a host round-trip per round). Default ``"device"``.
 
         Returns:
             A :class:`TopoResult`; ``W != 0`` is a DAG consistent with ``order``.
@@ -535,8 +542,14 @@ class TopoSwap:
         dtype = _stats_dtype(data)
         # Restarts run as one compiled batch with lax.map (one restart after another inside
         # the program): a vmap of the search loop hung in XLA:CPU for d >= 50 in our tests.
-        del dtype
-        results = _fit_batch(self, orders, keys, data, tuple(hooks), max_rounds=max_rounds)
+        loop = loop or "device"
+        if loop == "device":
+            results = _fit_batch(self, orders, keys, data, tuple(hooks),
+                                 max_rounds=max_rounds)
+        elif loop == "host":
+            results = _fit_host(self, orders, keys, data, dtype, max_rounds)
+        else:
+            raise ValueError(f"loop must be 'device' or 'host', got {loop!r}")
         scores = np.asarray(results.state.score)
         best = int(np.nanargmin(np.where(np.isfinite(scores), scores, np.inf)))
         pick = jax.tree.map(lambda a: a[best], results)
@@ -554,6 +567,49 @@ class TopoSwap:
 
 
 # ---------------------------------------------------------------------- helpers
+_init_jit = jax.jit(lambda solver, params, data, key: solver.init(params, data, key=key))
+_step_jit = jax.jit(lambda solver, params, state, data: solver.step(params, state, data))
+
+
+class _HostResult(NamedTuple):
+    params: TopoParams
+    state: TopoSwapState
+    num_steps: jax.Array
+    history: Any
+
+
+class _HostTrace(NamedTuple):
+    info: TopoSwapInfo
+    length: jax.Array
+
+
+def _fit_host(solver: TopoSwap, orders: jax.Array, keys: jax.Array, data: TopoData,
+              dtype: Any, max_rounds: int) -> _HostResult:
+    solver = canonicalize_hyperparameters(solver)
+    runs = []
+    for order, key in zip(orders, keys, strict=True):
+        params = solver.init_params(order, dtype)
+        state = _init_jit(solver, params, data, jax.random.split(key)[0])
+        infos = []
+        for _ in range(max_rounds):
+            params, state, info = _step_jit(solver, params, state, data)
+            infos.append(info)
+            if bool(state.done) or not bool(jnp.isfinite(state.score)):
+                break
+        info = jax.tree.map(lambda *xs: jnp.stack(xs), *infos)
+        runs.append(_HostResult(params, state, jnp.asarray(len(infos)),
+                                _HostTrace(info, jnp.asarray(len(infos)))))
+    length = max(int(r.num_steps) for r in runs)
+
+    def pad(r: _HostResult) -> _HostResult:
+        info = jax.tree.map(lambda a: jnp.concatenate(
+            [a, jnp.repeat(a[-1:], length - a.shape[0], axis=0)]), r.history.info)
+        return r._replace(history=r.history._replace(info=info))
+
+    runs = [pad(r) for r in runs]
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *runs)
+
+
 @functools.partial(jax.jit, static_argnames=("max_rounds",))
 def _fit_batch(solver: TopoSwap, orders: jax.Array, keys: jax.Array, data: TopoData,
                hooks: tuple, max_rounds: int) -> Any:
