@@ -5,6 +5,8 @@ from optlib.datasets._digits import load_digits as load_digits
 from optlib.datasets._ijcnn1 import Ijcnn1 as Ijcnn1
 from optlib.datasets._ijcnn1 import load_ijcnn1 as load_ijcnn1
 from optlib.datasets._qubo import qubo_instance_names, qubo_instance_path, qubo_optimum
+from optlib.datasets._sachs import Sachs as Sachs
+from optlib.datasets._sachs import load_sachs as load_sachs
 from optlib.datasets._tinyshakespeare import CharCorpus as CharCorpus
 from optlib.datasets._tinyshakespeare import CharCorpus, load_tinyshakespeare
 from optlib.datasets._tinyshakespeare import load_tinyshakespeare as load_tinyshakespeare
@@ -12,8 +14,10 @@ from optlib.datasets._tinyshakespeare import load_tinyshakespeare as load_tinysh
 __all__: list[str] = [
     "CharCorpus",
     "Ijcnn1",
+    "Sachs",
     "load_digits",
     "load_ijcnn1",
+    "load_sachs",
     "load_tinyshakespeare",
     "qubo_instance_names",
     "qubo_instance_path",
