@@ -49,6 +49,17 @@ def simulate_gbm(key: jax.Array, s0: jax.typing.ArrayLike, sigma: jax.typing.Arr
     return Paths(jnp.exp(log_s), variance, _time_grid(maturity, num_steps, dtype))
 
 
+def _prepare(spot, strike, tau, sigma, rate):
+    """Validates, broadcasts to one float dtype, and masks expired options (``tau = 0``)."""
+    check("sigma", sigma, lambda x: x > 0, "positive")
+    check("tau", tau, lambda x: x >= 0, "non-negative")
+    spot, strike, tau, sigma, rate = jnp.broadcast_arrays(
+        *(jnp.asarray(x, jnp.result_type(spot, strike, tau, sigma, rate, float))
+          for x in (spot, strike, tau, sigma, rate)))
+    live = tau > 0
+    return spot, strike, jnp.where(live, tau, 1.0), sigma, rate, live
+
+
 def _d1(spot, strike, tau, sigma, rate):
     vol = sigma * jnp.sqrt(tau)
     return (jnp.log(spot / strike) + (rate + 0.5 * sigma**2) * tau) / vol
@@ -74,13 +85,7 @@ def black_scholes_call(spot: jax.typing.ArrayLike, strike: jax.typing.ArrayLike,
         >>> round(float(h.black_scholes_call(100.0, 100.0, 1.0, 0.2, rate=0.02)), 3)
         8.916
     """
-    check("sigma", sigma, lambda x: x > 0, "positive")
-    check("tau", tau, lambda x: x >= 0, "non-negative")
-    spot, strike, tau, sigma, rate = jnp.broadcast_arrays(
-        *(jnp.asarray(x, jnp.result_type(spot, strike, tau, sigma, rate, float))
-          for x in (spot, strike, tau, sigma, rate)))
-    live = tau > 0
-    tau_safe = jnp.where(live, tau, 1.0)
+    spot, strike, tau_safe, sigma, rate, live = _prepare(spot, strike, tau, sigma, rate)
     d1 = _d1(spot, strike, tau_safe, sigma, rate)
     d2 = d1 - sigma * jnp.sqrt(tau_safe)
     price = spot * ndtr(d1) - strike * jnp.exp(-rate * tau_safe) * ndtr(d2)
@@ -107,12 +112,6 @@ def black_scholes_delta(spot: jax.typing.ArrayLike, strike: jax.typing.ArrayLike
         >>> round(float(h.black_scholes_delta(100.0, 100.0, 1.0, 0.2)), 4)
         0.5398
     """
-    check("sigma", sigma, lambda x: x > 0, "positive")
-    check("tau", tau, lambda x: x >= 0, "non-negative")
-    spot, strike, tau, sigma, rate = jnp.broadcast_arrays(
-        *(jnp.asarray(x, jnp.result_type(spot, strike, tau, sigma, rate, float))
-          for x in (spot, strike, tau, sigma, rate)))
-    live = tau > 0
-    tau_safe = jnp.where(live, tau, 1.0)
+    spot, strike, tau_safe, sigma, rate, live = _prepare(spot, strike, tau, sigma, rate)
     return jnp.where(live, ndtr(_d1(spot, strike, tau_safe, sigma, rate)),
                      (spot > strike).astype(spot.dtype))
