@@ -1,24 +1,33 @@
 """Schedules benchmark: (a) overhead of array-backed schedules and of gradient-norm logging
 inside a jitted GPT training step; (b) schedule quality on a char-level GPT (tiny Shakespeare).
 
-    python benchmarks/schedules.py --quick          # minutes
-    python benchmarks/schedules.py                  # the full version (tens of minutes on CPU)
+    python benchmarks/schedules.py --part overhead [--quick]
+    python benchmarks/schedules.py --part quality --stage linear   # one stage, cached
+    bash benchmarks/schedules_quality.sh                           # every stage, then the report
 
 (b) follows the refinement protocol of Defazio et al.: tune linear decay's peak on a factor-2
 grid, refine from the l1 gradient norms of the tuned linear runs, re-tune the refined
 schedule's peak on the same grid; every schedule gets the same grid and seeds. The final
 (last-iterate) validation loss is compared, paired by seed (same initialization and batch
 order), and the steps each schedule needs to reach cosine's final loss are found by
-re-running at shorter horizons.
+re-running at shorter horizons. The stages (``linear``, ``cosine``, ``wsd``, ``refined``,
+``horizons``) each cache their runs under ``benchmarks/results/schedules_quality/``;
+``report`` builds the tables from the caches. Every run of every stage is a row of one
+compiled, vmapped program (schedule knots, horizon, peak and seed are traced), kept across
+invocations by JAX's persistent compilation cache (``OPTLIB_JAX_CACHE``).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
+import json
+import os
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import jax
@@ -30,7 +39,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples" / "llm"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import compile_seconds, machine_info, markdown_table, write_results  # noqa: E402
+from _harness import (  # noqa: E402
+    RESULTS_DIR,
+    compile_seconds,
+    machine_info,
+    markdown_table,
+    write_results,
+)
 from model import GPTConfig, LMTrainer, eval_loss, init_params  # noqa: E402
 
 import optlib  # noqa: E402
@@ -157,153 +172,369 @@ def _values(schedule, T: int) -> np.ndarray:
     return np.asarray(jax.vmap(schedule)(jnp.arange(T + 1)), np.float64)
 
 
-def quality(cfg: GPTConfig, train: jax.Array, val: jax.Array, quick: bool) -> dict:
-    # sized for a shared 2-core CPU: the full version is twice the quick one
-    T = 100 if quick else 200
-    batch = 16
-    seeds = [0, 1, 2]
-    grid = [2.5e-3, 5e-3, 1e-2] if quick else [5e-3, 1e-2, 2e-2]
-    fractions = [0.5, 0.75]
-    warm = max(1, T // 20)
-    shapes = {
-        "linear decay (5% warm-up)": _values(linear_decay(1.0, T, warmup_steps=warm), T),
-        "cosine to 10% (5% warm-up)": _values(cosine(1.0, T, warmup_steps=warm,
-                                                     end_value=0.1), T),
-        "WSD 1-sqrt 20% (5% warm-up)": _values(wsd(1.0, T, warmup_steps=warm,
-                                                   cooldown="1-sqrt"), T),
-    }
-    run = functools.partial(_train_batch, train=train, val=val, cfg=cfg, batch_size=batch)
-    n_runs = 0
-    start = time.perf_counter()
+@functools.partial(jax.jit, static_argnames=("cfg", "batch_size", "num_steps", "eval_windows",
+                                             "curve_every"))
+def _train_runs(values, horizons, peaks, seeds, train, val, *, cfg, batch_size, num_steps,
+                eval_windows, curve_every):
+    """Trains one model per row of the inputs (one vmapped, compiled program).
 
-    def sweep(name: str, values: np.ndarray, peaks: list[float]) -> dict[float, tuple]:
-        nonlocal n_runs
+    Row ``i`` follows ``ArraySchedule(values[i], horizons[i], peaks[i])`` for ``num_steps``
+    updates, from the initialization and batch order of ``seeds[i]``. Every schedule family,
+    peak, seed and horizon is a traced value, so all of them share one program. A horizon
+    shorter than ``num_steps`` with a schedule ending at 0 gives exactly the run of that
+    horizon: AdamW's update and its decoupled weight decay both scale with the learning rate,
+    so the parameters stop moving at the horizon.
+
+    Returns:
+        The last iterate's validation loss ``(n,)``, the training-loss curve (means over blocks
+        of ``curve_every`` steps) ``(n, num_steps // curve_every)``, and the logged l1 and l2
+        gradient norms ``(n, num_steps)``.
+    """
+
+    def one(v, horizon, peak, seed):
+        trainer = LMTrainer(cfg, schedule=ArraySchedule(v, horizon, peak),
+                            batch_size=batch_size, log_steps=num_steps)
+        base = jax.random.key(seed)
+        params = init_params(cfg, jax.random.fold_in(base, 0))
+        result = optlib.run_steps(trainer, params, train, num_steps=num_steps,
+                                  key=jax.random.fold_in(base, 1))
+        curve = result.history.info.value.reshape(-1, curve_every).mean(axis=1)
+        norms = logged_grad_norms(result.state)
+        return eval_loss(result.params, cfg, val, eval_windows), curve, norms.l1, norms.l2
+
+    return jax.vmap(one)(values, horizons, peaks, seeds)
+
+
+@dataclasses.dataclass(frozen=True)
+class QualityConfig:
+    """The setup of the quality benchmark (shared with ``examples/schedules/refine_gpt.py``).
+
+    Attributes:
+        model: the char-level GPT's size.
+        steps: the horizon ``T``.
+        batch_size: sequences of ``model.block_size`` characters per step.
+        seeds: each seed fixes the initialization and the batch order (runs are paired by it).
+        grid: the initial factor-2 grid of peak learning rates; extended by factors of 2
+            while the best peak sits at an edge.
+        warmup_fraction: linear warm-up of the parametric schedules, as a fraction of ``T``.
+        eval_windows: validation windows of ``block_size`` characters, evenly spaced over the
+            validation split.
+        horizons: shorter horizons (fractions of ``T``) for the steps-to-target runs.
+        curve_every: the stored training-loss curve averages blocks of this many steps.
+    """
+
+    model: GPTConfig
+    steps: int
+    batch_size: int
+    seeds: tuple[int, ...]
+    grid: tuple[float, ...]
+    warmup_fraction: float
+    eval_windows: int
+    horizons: tuple[float, ...]
+    curve_every: int
+
+
+QUALITY = QualityConfig(GPTConfig(block_size=32, n_layer=2, n_head=4, n_embd=32), steps=1000,
+                        batch_size=16, seeds=(0, 1, 2), grid=(5e-3, 1e-2, 2e-2),
+                        warmup_fraction=0.05, eval_windows=2048, horizons=(0.7, 0.85),
+                        curve_every=10)
+QUICK_QUALITY = dataclasses.replace(QUALITY, steps=200, eval_windows=512, curve_every=2)
+
+FAMILIES = ("linear", "cosine", "wsd", "refined")
+LABELS = {"linear": "linear decay (5% warm-up)",
+          "cosine": "cosine to 10% (5% warm-up)",
+          "wsd": "WSD, 1-sqrt 20% cooldown (5% warm-up)",
+          "refined": "refined (l1 norms of the tuned linear runs)",
+          "refined_tau01": "diagnostic: refined with a 1% median window (tau=0.01)"}
+STAGES = (*FAMILIES, "horizons", "report")
+# not part of the protocol: the refined schedule with a shorter median filter, which keeps the
+# early norm spike (and so an emergent warm-up); reported when its cache exists
+DIAGNOSTICS = ("refined_tau01",)
+
+
+def cache_dir(quick: bool) -> Path:
+    """Where the stages of the quality benchmark keep their results."""
+    return RESULTS_DIR / ("schedules_quality_quick" if quick else "schedules_quality")
+
+
+def load_stage(quick: bool, stage: str) -> dict:
+    """The cached result of one stage (``FileNotFoundError`` if it has not run)."""
+    return json.loads((cache_dir(quick) / f"{stage}.json").read_text())
+
+
+def _save_stage(quick: bool, stage: str, payload: dict) -> Path:
+    path = cache_dir(quick) / f"{stage}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, default=float))
+    return path
+
+
+def _finite_mean(x) -> float:
+    m = float(np.mean(x))
+    return m if np.isfinite(m) else float("inf")
+
+
+def schedule_shape(family: str, qc: QualityConfig, quick: bool) -> tuple[np.ndarray, dict]:
+    """The family's schedule with peak 1 on ``T + 1`` knots (one per update count)."""
+    T = qc.steps
+    warm = qc.warmup_fraction * T
+    if family == "linear":
+        return _values(linear_decay(1.0, T, warmup_steps=warm), T), {}
+    if family == "cosine":
+        return _values(cosine(1.0, T, warmup_steps=warm, end_value=0.1), T), {}
+    if family == "wsd":
+        return _values(wsd(1.0, T, warmup_steps=warm, cooldown="1-sqrt"), T), {}
+    if family in ("refined", "refined_tau01"):
+        pilot = np.asarray(load_stage(quick, "linear")["tuned_l1_mean"])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ref = refine(pilot, norm="l1", num_points=T + 1,
+                         tau=0.1 if family == "refined" else 0.01)
+        info = {"peak_position": ref.peak_position, "warmup_fraction": ref.warmup_fraction,
+                "norm_drop_ratio": ref.norm_drop_ratio, "mean_value": ref.mean_value,
+                "warnings": [str(w.message) for w in caught],
+                "smoothed_norms": _resample(ref.smoothed_norms, 501).tolist()}
+        return ref.values, info
+    raise ValueError(f"unknown schedule family {family!r}")
+
+
+def _resample(x: np.ndarray, n: int) -> np.ndarray:
+    return np.interp(np.linspace(0, 1, n), np.linspace(0, 1, len(x)), x)
+
+
+class _Runner:
+    """Calls the compiled batch of runs and keeps the wall time of each call."""
+
+    def __init__(self, qc: QualityConfig, train: jax.Array, val: jax.Array):
+        self.qc, self.train, self.val = qc, train, val
+        self.calls: list[dict] = []
+
+    def __call__(self, values: np.ndarray, horizons, peaks, seeds):
+        qc = self.qc
+        start = time.perf_counter()
+        out = jax.device_get(_train_runs(
+            jnp.asarray(values, jnp.float32), jnp.asarray(horizons, jnp.float32),
+            jnp.asarray(peaks, jnp.float32), jnp.asarray(seeds, jnp.int32), self.train,
+            self.val, cfg=qc.model, batch_size=qc.batch_size, num_steps=qc.steps,
+            eval_windows=qc.eval_windows, curve_every=qc.curve_every))
+        self.calls.append({"runs": len(peaks), "wall_s": time.perf_counter() - start})
+        return [np.asarray(a, np.float64) for a in out]
+
+
+def tune_family(family: str, qc: QualityConfig, runner: _Runner, quick: bool) -> dict:
+    """Runs the family on the peak grid (extended past an edge optimum) for every seed."""
+    values, info = schedule_shape(family, qc, quick)
+    seeds = np.asarray(qc.seeds)
+    results: dict[float, dict] = {}
+
+    def sweep(peaks: list[float]) -> None:
         P = np.repeat(peaks, len(seeds))
-        S = np.tile(seeds, len(peaks))
-        V = np.broadcast_to(values, (len(P), values.size))
-        loss, curve, l1 = jax.device_get(run(jnp.asarray(V), jnp.asarray(P), jnp.asarray(S),
-                                             num_steps=T, log=True))
-        n_runs += len(P)
-        out = {}
+        loss, curve, l1, l2 = runner(np.broadcast_to(values, (len(P), values.size)),
+                                     np.full(len(P), qc.steps), P, np.tile(seeds, len(peaks)))
         for i, p in enumerate(peaks):
             sl = slice(i * len(seeds), (i + 1) * len(seeds))
-            out[p] = (loss[sl], curve[sl], l1[sl])
-        print(f"  [{time.perf_counter() - start:6.0f} s] {name}: " + ", ".join(
-            f"{p:g} -> {np.mean(v[0]):.4f}" for p, v in out.items()), flush=True)
-        return out
+            results[p] = {"loss": loss[sl], "curve": curve[sl], "l1": l1[sl], "l2": l2[sl]}
+        print(f"  {family}: " + ", ".join(f"{p:g} -> {_finite_mean(results[p]['loss']):.4f}"
+                                          for p in peaks)
+              + f"  [{runner.calls[-1]['wall_s']:.0f} s]", flush=True)
 
-    def tuned(name: str, values: np.ndarray) -> tuple[float, dict]:
-        results = sweep(name, values, grid)
-        best = min(results, key=lambda p: np.mean(results[p][0]))
-        # extend the factor-2 grid by one point past an edge optimum
-        if best in (grid[0], grid[-1]):
-            extra = best / 2 if best == grid[0] else best * 2
-            results.update(sweep(name, values, [extra]))
-            best = min(results, key=lambda p: np.mean(results[p][0]))
-        return best, results
-
-    print(f"quality: T={T}, batch {batch}, seeds {seeds}, grid {grid}", flush=True)
-    tuned_runs = {}
-    for name, values in shapes.items():
-        tuned_runs[name] = (values, *tuned(name, values))
-    lin_name = "linear decay (5% warm-up)"
-    _, lin_peak, lin_results = tuned_runs[lin_name]
-    pilot_l1 = np.mean(lin_results[lin_peak][2], axis=0)
-    ref = refine(pilot_l1, norm="l1", num_points=T + 1)
-    ref_name = "refined (l1, from tuned linear)"
-    tuned_runs[ref_name] = (ref.values, *tuned(ref_name, ref.values))
-
-    cos_name = "cosine to 10% (5% warm-up)"
-    cos_loss = tuned_runs[cos_name][2][tuned_runs[cos_name][1]][0]
-    target = float(np.mean(cos_loss))
-    rows = []
-    for name, (_, peak, results) in tuned_runs.items():
-        loss = results[peak][0]
-        diff = loss - cos_loss                       # paired by seed
-        rows.append({"schedule": name, "tuned peak": peak,
-                     "final val loss (mean)": float(np.mean(loss)),
-                     "s.d. over seeds": float(np.std(loss, ddof=1)),
-                     "paired diff vs cosine": float(np.mean(diff)),
-                     "s.e. of diff": float(np.std(diff, ddof=1) / np.sqrt(len(diff))),
-                     "grid": " ".join(f"{p:g}:{np.mean(r[0]):.3f}"
-                                      for p, r in sorted(results.items()))})
-    lin_loss = tuned_runs[lin_name][2][lin_peak][0]
-    ref_loss = tuned_runs[ref_name][2][tuned_runs[ref_name][1]][0]
-    d = ref_loss - lin_loss
-    refined_vs_linear = {"paired diff refined - linear": float(np.mean(d)),
-                         "s.e.": float(np.std(d, ddof=1) / np.sqrt(len(d)))}
-
-    # steps to reach cosine's final loss: the same schedules, tuned peaks, shorter horizons
-    horizon_rows = []
-    for name in (lin_name, ref_name):
-        values, peak, results = tuned_runs[name]
-        curve = {T: float(np.mean(results[peak][0]))}
-        for f in fractions:
-            H = int(round(f * T))
-            shape_h = (_values(linear_decay(1.0, H, warmup_steps=max(1, H // 20)), H)
-                       if name == lin_name else
-                       np.interp(np.linspace(0, 1, H + 1), np.linspace(0, 1, values.size),
-                                 values))
-            V = np.broadcast_to(shape_h, (len(seeds), H + 1))
-            loss, _, _ = jax.device_get(run(jnp.asarray(V), jnp.full(len(seeds), peak),
-                                            jnp.asarray(seeds), num_steps=H, log=False))
-            n_runs += len(seeds)
-            curve[H] = float(np.mean(loss))
-            print(f"  [{time.perf_counter() - start:6.0f} s] {name} at H={H}: "
-                  f"{curve[H]:.4f}", flush=True)
-        hs = sorted(curve)
-        reached = [h for h in hs if curve[h] <= target]
-        if not reached:
-            steps = None
+    sweep(list(qc.grid))
+    for _ in range(4):                       # extend the factor-2 grid past an edge optimum
+        peaks = sorted(results)
+        best = min(peaks, key=lambda p: _finite_mean(results[p]["loss"]))
+        if best == peaks[0]:
+            sweep([best / 2])
+        elif best == peaks[-1]:
+            sweep([best * 2])
         else:
-            h1 = reached[0]
-            i = hs.index(h1)
-            if i == 0:
-                steps = float(h1)                    # reached already at the shortest horizon
-            else:
-                h0 = hs[i - 1]                       # interpolate between the bracketing runs
-                steps = h0 + (curve[h0] - target) / (curve[h0] - curve[h1]) * (h1 - h0)
+            break
+    peaks = sorted(results)
+    best = min(peaks, key=lambda p: _finite_mean(results[p]["loss"]))
+    return {"family": family, "label": LABELS[family], "values": values.tolist(),
+            "refine_info": info, "tuned_peak": best, "best_is_interior":
+            peaks[0] < best < peaks[-1],
+            "peaks": {repr(p): {"loss": results[p]["loss"].tolist(),
+                                "curve": results[p]["curve"].tolist()} for p in peaks},
+            "tuned_l1_mean": results[best]["l1"].mean(axis=0).tolist(),
+            "tuned_l2_mean": results[best]["l2"].mean(axis=0).tolist()}
+
+
+def horizon_runs(qc: QualityConfig, runner: _Runner, quick: bool) -> dict:
+    """Linear, WSD and refined at their tuned peaks, compressed to shorter horizons."""
+    names = ("linear", "wsd", "refined")
+    tuned = {n: load_stage(quick, n) for n in names}
+    seeds = np.asarray(qc.seeds)
+    out: dict[str, dict] = {n: {} for n in names}
+    for f in qc.horizons:
+        H = int(round(f * qc.steps))
+        V, P = [], []
+        for n in names:
+            v = np.array(tuned[n]["values"])
+            # the parameters stop at the horizon only if the schedule ends at 0 (float32
+            # evaluation of linear decay leaves ~6e-8 there)
+            assert abs(v[-1]) <= 1e-6, "a horizon run needs a schedule that ends at 0"
+            v[-1] = 0.0
+            V += [v] * len(seeds)
+            P += [tuned[n]["tuned_peak"]] * len(seeds)
+        loss, _, _, _ = runner(np.stack(V), np.full(len(P), H), np.asarray(P),
+                               np.tile(seeds, len(names)))
+        for i, n in enumerate(names):
+            out[n][str(H)] = loss[i * len(seeds):(i + 1) * len(seeds)].tolist()
+        print(f"  H={H}: " + ", ".join(f"{n} {np.mean(out[n][str(H)]):.4f}" for n in names)
+              + f"  [{runner.calls[-1]['wall_s']:.0f} s]", flush=True)
+    return {"losses": out}
+
+
+def _steps_to(curve: dict[int, float], target: float) -> tuple[float | None, bool]:
+    """Smallest horizon whose final loss reaches ``target`` (interpolated between runs);
+    the flag says the shortest horizon tried already reached it (an upper bound)."""
+    hs = sorted(curve)
+    if curve[hs[0]] <= target:
+        return float(hs[0]), True
+    for h0, h1 in zip(hs, hs[1:], strict=False):
+        if curve[h1] <= target:
+            return h0 + (curve[h0] - target) / (curve[h0] - curve[h1]) * (h1 - h0), False
+    return None, False
+
+
+def quality_report(qc: QualityConfig, quick: bool) -> dict:
+    """Tables and target checks from the cached stages."""
+    T = qc.steps
+    fam = {f: load_stage(quick, f) for f in FAMILIES}
+    hor = load_stage(quick, "horizons")["losses"]
+    final = {f: np.asarray(fam[f]["peaks"][repr(fam[f]["tuned_peak"])]["loss"])
+             for f in FAMILIES}
+    n = len(qc.seeds)
+
+    def paired(a, b):
+        d = final[a] - final[b]
+        return float(d.mean()), float(d.std(ddof=1) / np.sqrt(n))
+
+    rows = []
+    for f in FAMILIES:
+        dc, sc = paired(f, "cosine")
+        dl, sl = paired(f, "linear")
+        rows.append({
+            "schedule": LABELS[f], "tuned peak": fam[f]["tuned_peak"],
+            "final val loss (mean)": float(final[f].mean()),
+            "s.d. over seeds": float(final[f].std(ddof=1)),
+            "vs cosine (paired)": f"{dc:+.4f} ± {sc:.4f}",
+            "vs linear (paired)": f"{dl:+.4f} ± {sl:.4f}",
+            "grid (peak: mean loss)": " ".join(
+                f"{float(p):g}:{_finite_mean(v['loss']):.4f}"
+                for p, v in sorted(fam[f]["peaks"].items(), key=lambda kv: float(kv[0])))})
+    target = float(final["cosine"].mean())
+    horizon_rows = []
+    for f in ("linear", "wsd", "refined"):
+        per_h = {int(h): np.asarray(v) for h, v in hor[f].items()}
+        per_h[T] = final[f]
+        steps, bound = _steps_to({h: float(v.mean()) for h, v in per_h.items()}, target)
+        seed_fracs = []
+        for s in range(n):                    # the same, seed by seed (paired with cosine)
+            st, _ = _steps_to({h: float(v[s]) for h, v in per_h.items()},
+                              float(final["cosine"][s]))
+            seed_fracs.append(None if st is None else 1 - st / T)
+        fr = [x for x in seed_fracs if x is not None]
         horizon_rows.append({
-            "schedule": name, "target (cosine final loss)": target,
-            "val loss by horizon": " ".join(f"{h}:{curve[h]:.4f}" for h in hs),
-            "steps to target": "not reached" if steps is None else (
-                f"<= {steps:.0f}" if steps == hs[0] else f"{steps:.0f}"),
-            "fewer steps than cosine": "-" if steps is None else f"{100 * (1 - steps / T):.0f}%"})
-    return {"T": T, "batch_size": batch, "seeds": seeds, "grid": grid, "config": vars(cfg),
-            "rows": rows, "refined_vs_linear": refined_vs_linear,
-            "refine_info": {"peak_position": ref.peak_position,
-                            "warmup_fraction": ref.warmup_fraction,
-                            "norm_drop_ratio": ref.norm_drop_ratio,
-                            "mean_value": ref.mean_value},
-            "refined_values": ref.values[:: max(1, T // 50)].tolist(),
-            "pilot_l1": pilot_l1.tolist(),
-            "horizons": horizon_rows, "runs": n_runs,
-            "wall_s": time.perf_counter() - start}
+            "schedule": LABELS[f],
+            "val loss by horizon": " ".join(f"{h}:{per_h[h].mean():.4f}" for h in sorted(per_h)),
+            "steps to cosine's final loss": "not reached" if steps is None else
+            (f"<= {steps:.0f}" if bound else f"{steps:.0f}"),
+            "fewer steps than cosine": "-" if steps is None else
+            (f">= {100 * (1 - steps / T):.0f}%" if bound else f"{100 * (1 - steps / T):.0f}%"),
+            "per seed": " ".join("n/r" if x is None else f"{100 * x:.0f}%" for x in seed_fracs),
+            "fraction": None if steps is None else 1 - steps / T,
+            "seed range": [min(fr), max(fr)] if fr else None,
+            "reached by seeds": len(fr)})
+    for f in DIAGNOSTICS:
+        try:
+            diag = load_stage(quick, f)
+        except FileNotFoundError:
+            continue
+        loss = np.asarray(diag["peaks"][repr(diag["tuned_peak"])]["loss"])
+        dc, dl = loss - final["cosine"], loss - final["linear"]
+        rows.append({
+            "schedule": LABELS[f], "tuned peak": diag["tuned_peak"],
+            "final val loss (mean)": float(loss.mean()),
+            "s.d. over seeds": float(loss.std(ddof=1)),
+            "vs cosine (paired)": f"{dc.mean():+.4f} ± {dc.std(ddof=1) / np.sqrt(n):.4f}",
+            "vs linear (paired)": f"{dl.mean():+.4f} ± {dl.std(ddof=1) / np.sqrt(n):.4f}",
+            "grid (peak: mean loss)": " ".join(
+                f"{float(p):g}:{_finite_mean(v['loss']):.4f}"
+                for p, v in sorted(diag["peaks"].items(), key=lambda kv: float(kv[0]))),
+            "refine_info": {k: v for k, v in diag["refine_info"].items()
+                            if k != "smoothed_norms"}})
+    mean = {f: float(final[f].mean()) for f in FAMILIES}
+    checks = {
+        "refined <= linear": mean["refined"] <= mean["linear"],
+        "linear <= cosine": mean["linear"] <= mean["cosine"],
+        "refined - linear (paired)": paired("refined", "linear"),
+        "linear - cosine (paired)": paired("linear", "cosine"),
+        "linear >= 15% fewer steps": (horizon_rows[0]["fraction"] or 0) >= 0.15,
+        "refined >= 15% fewer steps": (horizon_rows[2]["fraction"] or 0) >= 0.15,
+    }
+    return {"T": T, "config": dataclasses.asdict(qc), "target (cosine final loss)": target,
+            "rows": rows, "horizons": horizon_rows, "checks": checks,
+            "refine_info": {k: v for k, v in fam["refined"]["refine_info"].items()
+                            if k != "smoothed_norms"},
+            "stage_wall_s": {s: load_stage(quick, s).get("wall_s") for s in STAGES[:-1]},
+            "stage_load": {s: load_stage(quick, s).get("loadavg") for s in STAGES[:-1]}}
+
+
+def quality_stage(stage: str, quick: bool) -> dict:
+    """Runs one stage of the quality benchmark and caches its result (see ``STAGES``)."""
+    qc = QUICK_QUALITY if quick else QUALITY
+    if stage == "report":
+        return quality_report(qc, quick)
+    corpus = load_tinyshakespeare()
+    runner = _Runner(qc, jnp.asarray(corpus.train), jnp.asarray(corpus.val))
+    load0 = os.getloadavg()[0]
+    start = time.perf_counter()
+    print(f"quality stage {stage}: T={qc.steps}, batch {qc.batch_size}, seeds {qc.seeds}, "
+          f"model {qc.model}", flush=True)
+    payload = (horizon_runs(qc, runner, quick) if stage == "horizons"
+               else tune_family(stage, qc, runner, quick))
+    payload.update({"config": dataclasses.asdict(qc), "calls": runner.calls,
+                    "wall_s": time.perf_counter() - start,
+                    "loadavg": [load0, os.getloadavg()[0]]})
+    print("  cached", _save_stage(quick, stage, payload), flush=True)
+    return payload
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small version (minutes)")
     parser.add_argument("--part", choices=["all", "overhead", "quality"], default="all")
+    parser.add_argument("--stage", choices=["all", *STAGES, *DIAGNOSTICS], default="all",
+                        help="one stage of the quality part (each caches its result; "
+                             "'report' only reads the caches)")
     args = parser.parse_args()
-    corpus = load_tinyshakespeare()
-    train, val = jnp.asarray(corpus.train), jnp.asarray(corpus.val)
-    cfg = GPTConfig(vocab_size=corpus.vocab_size)
-    payload: dict = {"quick": args.quick, "optax": optax.__version__}
+    # one compiled training program serves every stage: keep it across invocations
+    jax.config.update("jax_compilation_cache_dir",
+                      os.environ.get("OPTLIB_JAX_CACHE", "/tmp/optlib_jax_cache"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    suffix = "_quick" if args.quick else ""
     print(machine_info())
     if args.part in ("all", "overhead"):
-        payload["overhead"] = overhead(cfg, train, args.quick)
+        corpus = load_tinyshakespeare()
+        payload = {"quick": args.quick, "optax": optax.__version__,
+                   "overhead": overhead(GPTConfig(vocab_size=corpus.vocab_size),
+                                        jnp.asarray(corpus.train), args.quick)}
         print(markdown_table(payload["overhead"]["rows"]))
         print(markdown_table(payload["overhead"]["components"]))
+        print("wrote", write_results(f"schedules_overhead{suffix}", payload))
     if args.part in ("all", "quality"):
-        payload["quality"] = quality(cfg, train, val, args.quick)
-        q = payload["quality"]
-        print(markdown_table(q["rows"]))
-        print(q["refined_vs_linear"], q["refine_info"])
-        print(markdown_table(q["horizons"]))
-    suffix = "_quick" if args.quick else ""
-    part = "" if args.part == "all" else f"_{args.part}"
-    print("wrote", write_results(f"schedules{part}{suffix}", payload))
+        stages = STAGES if args.stage == "all" else (args.stage,)
+        for stage in stages:
+            out = quality_stage(stage, args.quick)
+        if stages[-1] == "report":
+            print(markdown_table(out["rows"]))
+            print(markdown_table(out["horizons"], columns=[
+                "schedule", "val loss by horizon", "steps to cosine's final loss",
+                "fewer steps than cosine", "per seed"]))
+            print(out["checks"], out["refine_info"])
+            print("wrote", write_results(f"schedules_quality{suffix}",
+                                         {"quick": args.quick, "quality": out}))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The full quality benchmark (b) of benchmarks/schedules.py, one invocation per stage (each
+# caches its result under benchmarks/results/schedules_quality/; the compiled training program
+# is shared through JAX's persistent compilation cache). From the repository root:
+#   PYTHONPATH=$PWD/src [BENCH_LOCK=/path/to/lock] bash benchmarks/schedules_quality.sh [python]
+# With BENCH_LOCK set, every stage holds that lock (flock) while it runs.
+set -euo pipefail
+PY=${1:-python}
+for stage in linear cosine wsd refined horizons report; do
+    echo "== $stage, load: $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%H:%M:%S)"
+    if [[ -n "${BENCH_LOCK:-}" ]]; then
+        flock "$BENCH_LOCK" "$PY" benchmarks/schedules.py --part quality --stage "$stage"
+    else
+        "$PY" benchmarks/schedules.py --part quality --stage "$stage"
+    fi
+done
