@@ -342,8 +342,14 @@ def stochastic_grid(sb):
 # ------------------------------------------------------------------ vmapped sweep
 
 
-def sweep_section(quick, dim_outer=10, dim_inner=100, ijcnn1=False):
-    """16 Penalty configurations (4 outer steps x 4 sigmas): one vmapped program vs a loop."""
+def sweep_section(quick, dim_outer=10, dim_inner=100, ijcnn1=False, driver="run"):
+    """16 Penalty configurations (4 outer steps x 4 sigmas): one vmapped program vs a loop.
+
+    ``driver="run"`` uses ``optlib.run`` (``while_loop``: under ``vmap`` every step
+    selects per element between the old and new carry); ``"run_steps"`` uses
+    ``optlib.run_steps`` (``scan``, a fixed step count, no per-element selects). The
+    loop and the vmapped program always use the same driver.
+    """
     if ijcnn1:
         data = problems.ijcnn1_regularization(jax.random.key(0), num_train=10_000)
         problem, x0, y0 = data.problem, data.x0, data.y0
@@ -366,6 +372,9 @@ def sweep_section(quick, dim_outer=10, dim_inner=100, ijcnn1=False):
     def one(lr, sigma, params0, inner_data, outer_data):
         s = dataclasses.replace(solver, sigma=sigma, sigma0=sigma,
                                 outer_hyperparams={"learning_rate": lr})
+        if driver == "run_steps":
+            return optlib.run_steps(s, params0, inner_data, outer_data,
+                                    num_steps=steps).params[0]
         return optlib.run(s, params0, inner_data, outer_data, max_steps=steps).params[0]
 
     args = (params0, inner_data, outer_data)
@@ -381,7 +390,7 @@ def sweep_section(quick, dim_outer=10, dim_inner=100, ijcnn1=False):
     out_v = vm(lrs, sigmas, *args)
     out_l = jnp.stack(loop(lrs, sigmas, *args))
     agree = float(jnp.max(jnp.abs(out_v - out_l)))
-    return {"problem": label, "configs": 16, "steps_each": steps,
+    return {"problem": label, "driver": driver, "configs": 16, "steps_each": steps,
             "vmap_s": stats["vmap"]["median_s"], "vmap_compile_s": stats["vmap"]["compile_s"],
             "loop_s": stats["loop"]["median_s"],
             "throughput_ratio": stats["loop"]["median_s"] / stats["vmap"]["median_s"],
@@ -428,7 +437,7 @@ def main():
         payload[name + "_meta"] = meta
     sweep = []
     if "sweep" in sections:
-        sweep += [sweep_section(args.quick, 5, 10), sweep_section(args.quick, 10, 100)]
+        sweep += [sweep_section(args.quick, d_out, d_in) for d_out, d_in in ((5, 10), (10, 100))]
     if "sweep_ijcnn1" in sections:
         sweep.append(sweep_section(args.quick, ijcnn1=True))
     if sweep:
