@@ -90,7 +90,8 @@ def _run(solver, toy_or_quad, params=None, max_steps=3000, key=None):
 
 
 def test_penalty_type_solvers_reach_penalized_solution(quad):
-    """All first-order solvers reach argmin psi_sigma exactly; it is O(sigma) from x*."""
+    """Penalty reaches argmin psi_sigma to 1e-9 (F2SA too: see the contract case); the
+    penalized solution is O(sigma) from x*."""
     sigma = 1e-3
     x_sigma, _ = quad.penalty_solution(sigma)
     x_star, _ = quad.solution()
@@ -98,8 +99,6 @@ def test_penalty_type_solvers_reach_penalized_solution(quad):
         "penalty": Penalty(quad.problem, sigma=sigma, sigma0=sigma,
                            outer_hyperparams={"learning_rate": 0.5},
                            inner_hyperparams={"learning_rate": 0.8}, inner_steps=20),
-        "f2sa": F2SA(quad.problem, step_size=0.8, lmbda0=1 / sigma, delta_lmbda=0.0,
-                     inner_steps=20, exponents=(0.0, 0.0, 0.0, 0.0)),
     }
     for name, solver in solvers.items():
         result = _run(solver, quad, max_steps=2000)
@@ -377,13 +376,16 @@ def test_nan_data_and_divergence_give_statuses(quad):
     # Concrete NaN data is rejected before tracing ...
     with pytest.raises(ValueError, match="non-finite"):
         _run(solver, quad._replace(inner_data=nan_data), max_steps=10)
-    # ... and inside a user's jit, where the data are tracers, it gives a status.
-    status = jax.jit(lambda data: _run(solver, quad._replace(inner_data=data),
-                                       max_steps=10).status)(nan_data)
-    assert int(status) == optlib.Status.NONFINITE
-    diverging = Penalty(quad.problem, sigma=0.1, sigma0=0.1,
-                        outer_hyperparams={"learning_rate": 1e3})
-    result = _run(diverging, quad, max_steps=500)
+
+    # ... and inside a user's jit, where the data are tracers, it gives a status; so does
+    # divergence (a huge outer step), which also keeps the last finite iterate.
+    @jax.jit
+    def run(data, lr):
+        s = dataclasses.replace(solver, outer_hyperparams={"learning_rate": lr})
+        return _run(s, quad._replace(inner_data=data), max_steps=500)
+
+    assert int(run(nan_data, 0.1).status) == optlib.Status.NONFINITE
+    result = run(quad.inner_data, 1e3)
     assert int(result.status) == optlib.Status.NONFINITE
     assert bool(jnp.all(jnp.isfinite(result.params[0])))
 
