@@ -54,9 +54,9 @@ class Newton:
         >>> import jax.numpy as jnp, optlib
         >>> from optlib.bilevel import Newton
         >>> fun = lambda w: jnp.sum(jnp.logaddexp(0.0, -w)) + 0.5 * jnp.sum(w**2)
-        >>> result = optlib.run(Newton(fun, tol=1e-12), jnp.zeros(2), max_steps=20)
-        >>> int(result.num_steps) <= 5, result.params.round(6).tolist()
-        (True, [0.567143, 0.567143])
+        >>> result = optlib.run(Newton(fun, tol=1e-5), jnp.zeros(2), max_steps=20)
+        >>> int(result.num_steps) <= 5, [round(v, 4) for v in result.params.tolist()]
+        (True, [0.4011, 0.4011])
     """
 
     fun: Callable[..., jax.Array] = static_field()
