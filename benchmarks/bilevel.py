@@ -231,7 +231,7 @@ def quadratic_section(quick):
 # ------------------------------------------------------------------ ijcnn1
 
 
-def ijcnn1_section(quick, which="full", target=None):
+def ijcnn1_section(quick, which="full", target=None, gd_peer=True):
     """Time to a validation-loss target on ijcnn1.
 
     ``which="full"``: the full-batch hypergradient methods and the jaxopt peers; the
@@ -265,11 +265,12 @@ def ijcnn1_section(quick, which="full", target=None):
                 fb, outer_optimizer=optax.adam, outer_hyperparams=adam, inner_optimizer="newton",
                 inner_hyperparams=None, inner_steps=1, inner_tol=1e-8,
                 linear_solver=optlib.Direct()),
-            "jaxopt AID, GradientDescent inner (benchopt jaxopt_GD)": jaxopt_aid(
-                fb, 0.1, inner_maxiter=100, outer="adam"),
             "jaxopt AID, LBFGS inner": jaxopt_aid(fb, 0.1, inner_maxiter=100, outer="adam",
                                                  inner="lbfgs"),
         }
+        if gd_peer:
+            grids["jaxopt AID, GradientDescent inner (benchopt jaxopt_GD)"] = jaxopt_aid(
+                fb, 0.1, inner_maxiter=100, outer="adam")
         key = None
     else:
         max_steps, every = (2000, 50) if quick else (5000, 50)
@@ -414,6 +415,8 @@ def main():
     parser.add_argument("--sections", default="quadratic,ijcnn1,sweep",
                         help="comma-separated subset of quadratic, ijcnn1, ijcnn1_stochastic, "
                              "sweep, sweep_ijcnn1")
+    parser.add_argument("--skip-gd-peer", action="store_true",
+                        help="leave out the (slow) GradientDescent-inner jaxopt peer")
     parser.add_argument("--ijcnn1-target", type=float, default=None,
                         help="validation-loss target for ijcnn1_stochastic (printed by the "
                              "ijcnn1 section)")
@@ -434,7 +437,8 @@ def main():
         if name not in sections:
             continue
         rows, meta = ijcnn1_section(args.quick, which,
-                                    args.ijcnn1_target if which == "stochastic" else None)
+                                    args.ijcnn1_target if which == "stochastic" else None,
+                                    gd_peer=not args.skip_gd_peer)
         peers = [r for r in rows if r["solver"].startswith("jaxopt")]
         best_peer = min((r["time_s"] for r in peers if np.isfinite(r["time_s"])),
                         default=float("nan"))
