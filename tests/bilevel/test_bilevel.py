@@ -17,6 +17,7 @@ from optlib.bilevel import (
     BilevelProblem,
     ImplicitDiff,
     LayerSampling,
+    Newton,
     Penalty,
     ScaleBiO,
     Unrolled,
@@ -34,10 +35,15 @@ def quad():
 # ---------------------------------------------------------------- hypergradients
 
 
-@pytest.mark.parametrize("linear_solver", [optlib.CG(rtol=1e-13, max_iter=500), optlib.Direct()])
-def test_implicit_diff_hypergradient_matches_closed_form(quad, linear_solver):
-    solver = ImplicitDiff(quad.problem, inner_hyperparams={"learning_rate": 1.0},
-                          inner_steps=5000, inner_tol=1e-13, linear_solver=linear_solver)
+@pytest.mark.parametrize("inner, linear_solver", [
+    ("sgd", optlib.CG(rtol=1e-13, max_iter=500)), ("newton", optlib.Direct())])
+def test_implicit_diff_hypergradient_matches_closed_form(quad, inner, linear_solver):
+    if inner == "newton":
+        solver = ImplicitDiff(quad.problem, inner_optimizer="newton", inner_hyperparams=None,
+                              inner_steps=20, inner_tol=1e-13, linear_solver=linear_solver)
+    else:
+        solver = ImplicitDiff(quad.problem, inner_hyperparams={"learning_rate": 1.0},
+                              inner_steps=5000, inner_tol=1e-13, linear_solver=linear_solver)
     x = jax.random.normal(jax.random.key(1), (5,))
     _, grad, y_star = jax.jit(solver.hypergradient)(x, quad.y0, quad.inner_data,
                                                      quad.outer_data)
@@ -45,6 +51,16 @@ def test_implicit_diff_hypergradient_matches_closed_form(quad, linear_solver):
     rel = float(jnp.linalg.norm(grad - exact) / jnp.linalg.norm(exact))
     assert rel < 1e-8
     np.testing.assert_allclose(y_star, quad.inner_solution(x), atol=1e-10)
+
+
+def test_newton_falls_back_on_negative_curvature_then_converges_fast():
+    # x^4/4 - x^2/2 + y^2 from (0.1, 1): the Hessian is indefinite there, so the Cholesky
+    # fails and the step falls back to -grad with backtracking; near (1, 0) the full
+    # Newton step is accepted and convergence is quadratic.
+    saddle = lambda z: 0.25 * z[0] ** 4 - 0.5 * z[0] ** 2 + z[1] ** 2  # noqa: E731
+    result = optlib.run(Newton(saddle, tol=1e-12), jnp.array([0.1, 1.0]), max_steps=100)
+    assert int(result.status) == optlib.Status.SUCCESS and int(result.num_steps) <= 15
+    np.testing.assert_allclose(result.params, [1.0, 0.0], atol=1e-12)
 
 
 def test_quadratic_closed_form_matches_finite_differences(quad):
@@ -55,16 +71,13 @@ def test_quadratic_closed_form_matches_finite_differences(quad):
     assert float(jnp.linalg.norm(quad.hypergradient(x_star))) < 1e-10
 
 
-def test_unrolled_hypergradient_converges_with_depth(quad):
+def test_unrolled_hypergradient_approaches_the_implicit_one(quad):
     x = jax.random.normal(jax.random.key(1), (5,))
     exact = quad.hypergradient(x)
-    errs = []
-    for steps in (20, 80):
-        solver = Unrolled(quad.problem, inner_hyperparams={"learning_rate": 1.0},
-                          inner_steps=steps)
-        _, grad, _ = solver.hypergradient(x, quad.y0, quad.inner_data, quad.outer_data)
-        errs.append(float(jnp.linalg.norm(grad - exact)))
-    assert errs[1] < 1e-2 * errs[0]
+    solver = Unrolled(quad.problem, inner_hyperparams={"learning_rate": 1.0}, inner_steps=80)
+    _, grad, _ = solver.hypergradient(x, quad.y0, quad.inner_data, quad.outer_data)
+    # 80 steps of GD (contraction 1 - mu = 0.9 per step) from y0 = 0: error ~ 0.9^80 ~ 2e-4.
+    assert float(jnp.linalg.norm(grad - exact) / jnp.linalg.norm(exact)) < 1e-3
 
 
 # ---------------------------------------------------------------- convergence
@@ -76,22 +89,9 @@ def _run(solver, toy_or_quad, params=None, max_steps=3000, key=None):
                       max_steps=max_steps, key=key)
 
 
-def test_exact_solvers_reach_quadratic_solution(quad):
-    x_star, y_star = quad.solution()
-    aid = ImplicitDiff(quad.problem, outer_hyperparams={"learning_rate": 1.0},
-                       inner_hyperparams={"learning_rate": 1.0}, inner_steps=2000,
-                       inner_tol=1e-12, tol=1e-10)
-    result = _run(aid, quad)
-    assert int(result.status) == optlib.Status.SUCCESS
-    np.testing.assert_allclose(result.params[0], x_star, atol=1e-8)
-    np.testing.assert_allclose(result.params[1], y_star, atol=1e-8)
-    soba = SOBA(quad.problem, outer_hyperparams={"learning_rate": 0.5, "power": 0.0},
-                inner_hyperparams={"learning_rate": 0.8, "power": 0.0})
-    np.testing.assert_allclose(_run(soba, quad).params[0], x_star, atol=1e-8)
-
-
 def test_penalty_type_solvers_reach_penalized_solution(quad):
-    """All first-order solvers reach argmin psi_sigma exactly; it is O(sigma) from x*."""
+    """Penalty reaches argmin psi_sigma to 1e-9 (F2SA too: see the contract case); the
+    penalized solution is O(sigma) from x*."""
     sigma = 1e-3
     x_sigma, _ = quad.penalty_solution(sigma)
     x_star, _ = quad.solution()
@@ -99,8 +99,6 @@ def test_penalty_type_solvers_reach_penalized_solution(quad):
         "penalty": Penalty(quad.problem, sigma=sigma, sigma0=sigma,
                            outer_hyperparams={"learning_rate": 0.5},
                            inner_hyperparams={"learning_rate": 0.8}, inner_steps=20),
-        "f2sa": F2SA(quad.problem, step_size=0.8, lmbda0=1 / sigma, delta_lmbda=0.0,
-                     inner_steps=20, exponents=(0.0, 0.0, 0.0, 0.0)),
     }
     for name, solver in solvers.items():
         result = _run(solver, quad, max_steps=2000)
@@ -184,15 +182,6 @@ def test_borep_unbounded_smoothness_where_fixed_step_diverges():
     assert int(_run(soba, toy, max_steps=2000).status) == optlib.Status.NONFINITE
 
 
-def test_borep_and_soba_reach_quadratic_solution(quad):
-    x_star, _ = quad.solution()
-    borep = BOREP(quad.problem,
-                  outer_optimizer=normalized_momentum(optax.exponential_decay(0.1, 100, 0.7),
-                                                      beta=0.5),
-                  inner_hyperparams={"learning_rate": 0.5}, linear_system_lr=0.5)
-    np.testing.assert_allclose(_run(borep, quad).params[0], x_star, atol=1e-5)
-
-
 # ---------------------------------------------------------------- stochastic use
 
 
@@ -216,25 +205,33 @@ def _regression_data():
     return ((X, X @ w_true + 0.5 * jax.random.normal(k4, (400,))), (Xv, Xv @ w_true))
 
 
+def _regression_value(x, inner_data, outer_data):
+    """Closed-form Phi(x) of the ridge problem above, in NumPy (float64)."""
+    (X, t), (Xv, tv) = (tuple(np.asarray(a, np.float64) for a in d)
+                        for d in (inner_data, outer_data))
+    n = X.shape[0]
+    w = np.linalg.solve(X.T @ X / n + np.diag(np.exp(x)), X.T @ t / n)
+    return 0.5 * np.mean((Xv @ w - tv) ** 2)
+
+
 def test_stochastic_minibatches_are_keyed_and_approach_full_batch_solution():
+    import scipy.optimize
+
     inner_data, outer_data = _regression_data()
     params0 = (jnp.zeros(4), jnp.zeros(4))
-    full = ImplicitDiff(_regression_problem(None), outer_hyperparams={"learning_rate": 1.0},
-                        inner_hyperparams={"learning_rate": 0.5}, inner_steps=500)
-    x_ref = optlib.run(full, params0, inner_data, outer_data, max_steps=300).params[0]
+    phi = lambda x: _regression_value(x, inner_data, outer_data)  # noqa: E731
+    phi_min = scipy.optimize.minimize(phi, np.zeros(4), method="Nelder-Mead",
+                                      options={"xatol": 1e-8, "fatol": 1e-12,
+                                               "maxiter": 5000}).fun
     stoch = SOBA(_regression_problem(32), outer_hyperparams={"learning_rate": 3.0, "power": 0.5},
                  inner_hyperparams={"learning_rate": 0.5, "power": 0.5})
-    run = lambda key: optlib.run(stoch, params0, inner_data, outer_data, key=key,  # noqa: E731
-                                 max_steps=1500).params[0]
-    a, b, c = run(jax.random.key(0)), run(jax.random.key(0)), run(jax.random.key(1))
+    run = jax.jit(jax.vmap(lambda key: optlib.run(stoch, params0, inner_data, outer_data,
+                                                  key=key, max_steps=1500).params[0]))
+    a, b, c = run(jnp.stack([jax.random.key(0), jax.random.key(0), jax.random.key(1)]))
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
-
-    def value(x):  # full-batch hyper-objective Phi(x)
-        return full.hypergradient(x, params0[1], inner_data, outer_data)[0]
-
-    gap = (value(a) - value(x_ref)) / (value(params0[0]) - value(x_ref))
-    assert float(gap) < 0.05
+    gap = (phi(np.asarray(a)) - phi_min) / (phi(np.zeros(4)) - phi_min)
+    assert gap < 0.05
     with pytest.raises(ValueError, match="key"):
         optlib.run(stoch, params0, inner_data, outer_data, max_steps=2)
 
@@ -268,16 +265,6 @@ def test_vmap_over_16_hyperparameter_settings_is_one_compiled_call(quad):
     for i in (0, 15):
         expected = quad.penalty_solution(float(grid_sigma[i]))[0]
         np.testing.assert_allclose(out[i], expected, atol=1e-6)
-
-
-@pytest.mark.float32
-def test_float32_is_preserved():
-    q = problems.quadratic(jax.random.key(0), 3, 4, dtype=jnp.float32)
-    solver = Penalty(q.problem, sigma=0.05, sigma0=0.05, outer_hyperparams={"learning_rate": 0.5},
-                     inner_hyperparams={"learning_rate": 0.8})
-    result = _run(solver, q, max_steps=500)
-    assert result.params[0].dtype == jnp.float32 and result.params[1].dtype == jnp.float32
-    np.testing.assert_allclose(result.params[0], q.penalty_solution(0.05)[0], atol=1e-3)
 
 
 # ---------------------------------------------------------------- ScaleBiO reweighting
@@ -377,6 +364,10 @@ def test_bad_input_raises_clear_value_errors(quad):
         quad.problem.check((quad.x0, quad.y0), nan_data, quad.outer_data)
     with pytest.raises(ValueError, match="project_inner"):
         ImplicitDiff(problems.box_constrained().problem)
+    with pytest.raises(ValueError, match="newton"):
+        ImplicitDiff(quad.problem, inner_optimizer="bfgs")
+    with pytest.raises(ValueError, match="inner_optimizer"):
+        Unrolled(quad.problem, inner_optimizer="newton")
 
 
 def test_nan_data_and_divergence_give_statuses(quad):
@@ -385,13 +376,16 @@ def test_nan_data_and_divergence_give_statuses(quad):
     # Concrete NaN data is rejected before tracing ...
     with pytest.raises(ValueError, match="non-finite"):
         _run(solver, quad._replace(inner_data=nan_data), max_steps=10)
-    # ... and inside a user's jit, where the data are tracers, it gives a status.
-    status = jax.jit(lambda data: _run(solver, quad._replace(inner_data=data),
-                                       max_steps=10).status)(nan_data)
-    assert int(status) == optlib.Status.NONFINITE
-    diverging = Penalty(quad.problem, sigma=0.1, sigma0=0.1,
-                        outer_hyperparams={"learning_rate": 1e3})
-    result = _run(diverging, quad, max_steps=500)
+
+    # ... and inside a user's jit, where the data are tracers, it gives a status; so does
+    # divergence (a huge outer step), which also keeps the last finite iterate.
+    @jax.jit
+    def run(data, lr):
+        s = dataclasses.replace(solver, outer_hyperparams={"learning_rate": lr})
+        return _run(s, quad._replace(inner_data=data), max_steps=500)
+
+    assert int(run(nan_data, 0.1).status) == optlib.Status.NONFINITE
+    result = run(quad.inner_data, 1e3)
     assert int(result.status) == optlib.Status.NONFINITE
     assert bool(jnp.all(jnp.isfinite(result.params[0])))
 

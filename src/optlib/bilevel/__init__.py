@@ -7,6 +7,8 @@ from optlib.bilevel._aid import Unrolled as Unrolled
 from optlib.bilevel._common import BilevelInfo as BilevelInfo
 from optlib.bilevel._common import inverse_power_sgd as inverse_power_sgd
 from optlib.bilevel._common import normalized_momentum as normalized_momentum
+from optlib.bilevel._newton import Newton as Newton
+from optlib.bilevel._newton import NewtonState as NewtonState
 from optlib.bilevel._penalty import Penalty as Penalty
 from optlib.bilevel._penalty import PenaltyState as PenaltyState
 from optlib.bilevel._problem import BilevelProblem as BilevelProblem
@@ -28,6 +30,8 @@ __all__ = [
     "F2SAState",
     "ImplicitDiff",
     "LayerSampling",
+    "Newton",
+    "NewtonState",
     "Penalty",
     "PenaltyState",
     "SOBA",

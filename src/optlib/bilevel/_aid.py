@@ -21,6 +21,7 @@ from optlib.bilevel._common import (
     split_keys,
     terminate,
 )
+from optlib.bilevel._newton import Newton
 from optlib.bilevel._problem import BilevelProblem
 from optlib.core._adjoint import ImplicitAdjoint, UnrolledAdjoint
 from optlib.core._base import solver_dataclass, static_field
@@ -63,7 +64,11 @@ class _HypergradientSolver(ChecksInputs):
     inner_steps: int
     tol: float
 
-    def _inner_solver(self, like: PyTree) -> OptaxSolver:
+    def _inner_solver(self, like: PyTree) -> Any:
+        if isinstance(self.inner_optimizer, str):  # "newton" (checked in __post_init__)
+            damping = (self.inner_hyperparams or {}).get("damping", 0.0)
+            return Newton(_inner_objective(self.problem), tol=self._inner_tol(),
+                          damping=damping)
         tx = make_transformation(self.inner_optimizer, self.inner_hyperparams, like, "inner")
         return OptaxSolver(_inner_objective(self.problem), tx, tol=self._inner_tol())
 
@@ -74,6 +79,16 @@ class _HypergradientSolver(ChecksInputs):
         if not isinstance(self.problem, BilevelProblem):
             raise ValueError(f"problem must be a BilevelProblem, got {type(self.problem)!r}")
         check_int("inner_steps", self.inner_steps)
+        if isinstance(self.inner_optimizer, str):
+            if self.inner_optimizer != "newton" or isinstance(self, Unrolled):
+                allowed = "" if isinstance(self, Unrolled) else " or 'newton'"
+                raise ValueError(
+                    f"{type(self).__name__}: inner_optimizer must be an optax transformation "
+                    f"or factory{allowed}, got {self.inner_optimizer!r}")
+            extra = set(self.inner_hyperparams or {}) - {"damping", "learning_rate"}
+            if extra:
+                raise ValueError(f"inner_optimizer='newton' takes inner_hyperparams "
+                                 f"{{'damping': ...}} only, got {sorted(extra)}")
         if self.problem.project_inner is not None:
             raise ValueError(f"{type(self).__name__} differentiates an unconstrained lower level; "
                              "project_inner is not supported (use Penalty for a constrained y)")
@@ -94,8 +109,13 @@ class _HypergradientSolver(ChecksInputs):
             ``(f(x, y*), grad Phi(x), y*)``.
         """
         k_in, k_out = split_keys(key, 2)
-        inner_batch = self.problem.inner_batch(inner_data, k_in)
-        outer_batch = self.problem.outer_batch(outer_data, k_out)
+        phi = self._phi(y, self.problem.inner_batch(inner_data, k_in),
+                        self.problem.outer_batch(outer_data, k_out))
+        (value, y_star), grad = jax.value_and_grad(phi, has_aux=True)(x)
+        return value, grad, y_star
+
+    def _phi(self, y: PyTree, inner_batch: Any, outer_batch: Any) -> Any:
+        """``x -> (f(x, y*(x)), y*(x))``, differentiable; the lower level starts at ``y``."""
         solver = self._inner_solver(y)
         adjoint = self._adjoint()
         steps = self.inner_steps
@@ -104,8 +124,7 @@ class _HypergradientSolver(ChecksInputs):
             y_star = run(solver, y, x, inner_batch, max_steps=steps, adjoint=adjoint).params
             return self.problem.outer(x, y_star, outer_batch), jax.lax.stop_gradient(y_star)
 
-        (value, y_star), grad = jax.value_and_grad(phi, has_aux=True)(x)
-        return value, grad, y_star
+        return phi
 
     def init(self, params: PyTree, inner_data: PyTree = None, outer_data: PyTree = None,
              key: jax.Array | None = None) -> HypergradientState:
@@ -117,10 +136,12 @@ class _HypergradientSolver(ChecksInputs):
              outer_data: PyTree = None, key: jax.Array | None = None
              ) -> tuple[PyTree, HypergradientState, BilevelInfo]:
         x, y = params
-        value, grad, y_star = self.hypergradient(x, y, inner_data, outer_data, key)
+        k_in, k_out = split_keys(key, 2)
+        inner_batch = self.problem.inner_batch(inner_data, k_in)
+        phi = self._phi(y, inner_batch, self.problem.outer_batch(outer_data, k_out))
+        (value, y_star), grad = jax.value_and_grad(phi, has_aux=True)(x)
         tx = make_transformation(self.outer_optimizer, self.outer_hyperparams, x, "outer")
         x_new, opt_state = apply(tx, grad, state.outer_opt_state, x, self.problem.proj_x)
-        inner_batch = self.problem.inner_batch(inner_data, split_keys(key, 2)[0])
         gy = jax.grad(self.problem.inner, argnums=1)(x, y_star, inner_batch)
         info = BilevelInfo(value, tree_norm(grad), tree_norm(gy))
         return (x_new, y_star), HypergradientState(state.count + 1, opt_state), info
@@ -146,8 +167,11 @@ class ImplicitDiff(_HypergradientSolver):
         problem: the :class:`BilevelProblem` (static). ``project_inner`` is not supported.
         outer_optimizer: optax transformation or factory for ``x`` (static).
         outer_hyperparams: factory keyword arguments (traced).
-        inner_optimizer: optax transformation or factory for ``y`` (static).
-        inner_hyperparams: factory keyword arguments (traced).
+        inner_optimizer: optax transformation or factory for ``y`` (static), or
+            ``"newton"``: :class:`Newton` (dense Hessian, Armijo backtracking), the fast
+            choice for a smooth, strongly convex lower level with few variables.
+        inner_hyperparams: factory keyword arguments (traced); for ``"newton"`` only
+            ``{"damping": ...}`` is read.
         inner_steps: bound on inner steps per outer step (static).
         inner_tol: inner stopping tolerance on ``||grad_y g||``.
         linear_solver: a core linear solver (static).

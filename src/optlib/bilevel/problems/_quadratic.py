@@ -47,21 +47,20 @@ class Quadratic(NamedTuple):
     x0: jax.Array
     y0: jax.Array
 
+    # The closed forms run as compiled programs (module-level jits): eagerly, each of their
+    # dozen small ops would be compiled on first use for every shape and dtype.
+
     def inner_solution(self, x: jax.Array) -> jax.Array:
         """``y*(x) = -A^{-1}(C'x + a)``."""
-        d = self.inner_data
-        return -jnp.linalg.solve(d["A"], d["C"].T @ x + d["a"])
+        return _inner_solution(self.inner_data, x)
 
     def value(self, x: jax.Array) -> jax.Array:
         """``Phi(x) = f(x, y*(x))``."""
-        return _outer(x, self.inner_solution(x), self.outer_data)
+        return _value(self.inner_data, self.outer_data, x)
 
     def hypergradient(self, x: jax.Array) -> jax.Array:
         """``grad Phi(x) = K y* + Hx + h - C A^{-1}(F y* + K'x + f)``."""
-        di, do = self.inner_data, self.outer_data
-        y = self.inner_solution(x)
-        v = jnp.linalg.solve(di["A"], do["F"] @ y + do["K"].T @ x + do["f"])
-        return do["K"] @ y + do["H"] @ x + do["h"] - di["C"] @ v
+        return _hypergradient(self.inner_data, self.outer_data, x)
 
     def penalty_solution(self, sigma: float) -> tuple[jax.Array, jax.Array]:
         """The minimizer ``(x_s, y_s)`` of the penalized hyper-objective ``psi_sigma``.
@@ -69,27 +68,52 @@ class Quadratic(NamedTuple):
         ``y_s(x) = argmin_y sigma f + g`` and ``grad psi_sigma(x) = K y_s + Hx + h +
         C (y_s - y*(x)) / sigma`` are affine in ``x``, so ``x_s`` solves a linear system.
         """
-        di, do = self.inner_data, self.outer_data
-        n = do["H"].shape[0]
-        M = sigma * do["F"] + di["A"]
-        Ys = -jnp.linalg.solve(M, sigma * do["K"].T + di["C"].T)  # y_s = Ys x + ys0
-        ys0 = -jnp.linalg.solve(M, sigma * do["f"] + di["a"])
-        J = -jnp.linalg.solve(di["A"], di["C"].T)
-        y0 = -jnp.linalg.solve(di["A"], di["a"])
-        G = do["K"] @ Ys + do["H"] + di["C"] @ (Ys - J) / sigma
-        c = do["K"] @ ys0 + do["h"] + di["C"] @ (ys0 - y0) / sigma
-        x_s = -jnp.linalg.solve(G + 0.0 * jnp.eye(n, dtype=G.dtype), c)
-        return x_s, Ys @ x_s + ys0
+        return _penalty_solution(self.inner_data, self.outer_data, sigma)
 
     def solution(self) -> tuple[jax.Array, jax.Array]:
         """The minimizer ``(x*, y*(x*))`` with ``x* = -Q^{-1} q``."""
-        di, do = self.inner_data, self.outer_data
-        J = -jnp.linalg.solve(di["A"], di["C"].T)  # dy*/dx, as (dim_inner, dim_outer)
-        y0 = -jnp.linalg.solve(di["A"], di["a"])
-        Q = J.T @ do["F"] @ J + do["K"] @ J + J.T @ do["K"].T + do["H"]
-        q = J.T @ do["F"] @ y0 + do["K"] @ y0 + J.T @ do["f"] + do["h"]
-        x_star = -jnp.linalg.solve(Q, q)
-        return x_star, self.inner_solution(x_star)
+        return _solution(self.inner_data, self.outer_data)
+
+
+@jax.jit
+def _inner_solution(di: dict, x: jax.Array) -> jax.Array:
+    return -jnp.linalg.solve(di["A"], di["C"].T @ x + di["a"])
+
+
+@jax.jit
+def _value(di: dict, do: dict, x: jax.Array) -> jax.Array:
+    return _outer(x, _inner_solution(di, x), do)
+
+
+@jax.jit
+def _hypergradient(di: dict, do: dict, x: jax.Array) -> jax.Array:
+    y = _inner_solution(di, x)
+    v = jnp.linalg.solve(di["A"], do["F"] @ y + do["K"].T @ x + do["f"])
+    return do["K"] @ y + do["H"] @ x + do["h"] - di["C"] @ v
+
+
+@jax.jit
+def _penalty_solution(di: dict, do: dict, sigma: Any) -> tuple[jax.Array, jax.Array]:
+    sigma = jnp.asarray(sigma, do["H"].dtype)
+    M = sigma * do["F"] + di["A"]
+    Ys = -jnp.linalg.solve(M, sigma * do["K"].T + di["C"].T)  # y_s = Ys x + ys0
+    ys0 = -jnp.linalg.solve(M, sigma * do["f"] + di["a"])
+    J = -jnp.linalg.solve(di["A"], di["C"].T)
+    y0 = -jnp.linalg.solve(di["A"], di["a"])
+    G = do["K"] @ Ys + do["H"] + di["C"] @ (Ys - J) / sigma
+    c = do["K"] @ ys0 + do["h"] + di["C"] @ (ys0 - y0) / sigma
+    x_s = -jnp.linalg.solve(G, c)
+    return x_s, Ys @ x_s + ys0
+
+
+@jax.jit
+def _solution(di: dict, do: dict) -> tuple[jax.Array, jax.Array]:
+    J = -jnp.linalg.solve(di["A"], di["C"].T)  # dy*/dx, as (dim_inner, dim_outer)
+    y0 = -jnp.linalg.solve(di["A"], di["a"])
+    Q = J.T @ do["F"] @ J + do["K"] @ J + J.T @ do["K"].T + do["H"]
+    q = J.T @ do["F"] @ y0 + do["K"] @ y0 + J.T @ do["f"] + do["h"]
+    x_star = -jnp.linalg.solve(Q, q)
+    return x_star, _inner_solution(di, x_star)
 
 
 def _spd(key: jax.Array, n: int, low: float, high: float, dtype: Any) -> jax.Array:
