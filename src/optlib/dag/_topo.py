@@ -3,8 +3,8 @@
 Deng, Bello, Aragam & Ravikumar, "Optimizing NOTEARS Objectives via Topological Swaps",
 ICML 2023. The released code refits every node a swap touches with scikit-learn; here the
 least-squares inner problem of an order is one Cholesky factor of the permuted Gram matrix
-and a swap's score change is a small block factorization, evaluated for all candidates in
-one batched call inside a compiled loop.
+and a swap's score change comes from re-triangularizing a small block of that factor
+(Givens rotations), evaluated for all candidates in one batched call inside a compiled loop.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optlib.core._base import canonicalize_hyperparameters, solver_dataclass, static_field
+from optlib.core._base import solver_dataclass, static_field
 from optlib.core._hooks import History, ProgressBar
 from optlib.core._loop import run
 from optlib.dag._graph import is_dag, threshold_till_dag, topological_order
@@ -50,13 +50,14 @@ def reference_set_sizes(d: int) -> tuple[int, int, int]:
 
 
 def _default_buckets(d: int, k: int) -> tuple[tuple[int, int], ...]:
-    # A candidate costs ~s^3/3 for a block padded to s positions. Up to d = 64 one bucket
-    # of size d is cheap; beyond, blocks up to 32 positions are all evaluated and longer
-    # ones in buckets of growing size whose capacity shrinks like 1/s^2 (best-ranked first).
+    # A candidate costs ~12 s^2 flops (two Givens sweeps) for a block padded to s positions.
+    # Up to d = 64 one bucket of size d is cheap; beyond, blocks up to 32 positions are all
+    # evaluated and longer ones in buckets of growing size whose capacity shrinks like 1/s
+    # (best-ranked first), so every bucket costs about the same.
     if d <= 64:
         return ((d, k),)
     sizes = [s for s in (32, 128, 512, 2048) if s < d] + [d]
-    return tuple((s, min(k, k if s <= 32 else max(8, int(k * (32.0 / s) ** 2)))) for s in sizes)
+    return tuple((s, min(k, k if s <= 32 else max(8, int(k * 32.0 / s)))) for s in sizes)
 
 
 class TopoData(NamedTuple):
@@ -175,8 +176,10 @@ class TopoSwap:
       and the non-equal-variance likelihood ``1/2 sum_k log L_kk^2``. A swap of positions
       ``p < q`` changes only ``L_kk`` for ``k`` in ``p..q``: the Cholesky factor of the block
       ``L[p:q, p:q] L[p:q, p:q]^T`` with its first and last rows and columns exchanged gives
-      them. All candidates are evaluated in one batched call on blocks padded to a few
-      static sizes (``buckets``).
+      them; it is obtained without forming that product, by Givens rotations of the block
+      ``L[p:q, p:q]`` with its first and last rows exchanged (``O(m^2)`` for ``m = q - p + 1``).
+      All candidates are evaluated in one batched call on blocks padded to a few static sizes
+      (``buckets``).
     * a node model (:class:`LeastSquaresNode`, :class:`L1LeastSquaresNode`,
       :class:`LogisticNode`, :class:`MLPNode`): every touched node is refitted by the
       model's iterative solver, ``vmap``-ed over candidates and nodes, warm-started.
@@ -191,8 +194,9 @@ class TopoSwap:
         no_large_search: how many successful large-set searches are allowed (traced).
         buckets: ``((block_size, capacity), ...)``: candidates whose block (``q - p + 1``
             positions) fits a bucket are evaluated there, the best-ranked ``capacity`` of them
-            per round; others wait for a later round. ``None`` chooses sizes 8, 32, 128, ...
-            with full capacity up to 32; ``"exact"`` evaluates every candidate.
+            per round; others wait for a later round. ``None``: one bucket up to ``d = 64``,
+            else sizes 32, 128, 512, ..., ``d`` with full capacity at 32 and capacity
+            shrinking like ``1 / size`` beyond; ``"exact"`` evaluates every candidate.
         center: centre the data (least-squares engines); the released code does not.
         tol: a swap improves when its score change is below ``-tol * max(1, |score|)``.
         reference: follow the released code exactly: its set sizes
@@ -481,8 +485,7 @@ class TopoSwap:
             init: jax.typing.ArrayLike | None = None, restarts: int = 1,
             required: jax.typing.ArrayLike | None = None,
             forbidden: jax.typing.ArrayLike | None = None, w_threshold: float = 0.3,
-            max_rounds: int | None = None, progress: bool = False,
-            loop: str | None = None) -> TopoResult:
+            max_rounds: int | None = None, progress: bool = False) -> TopoResult:
         """Learns a DAG from data ``X`` (``[n, d]``).
 
         Args:
@@ -499,9 +502,6 @@ class TopoSwap:
                 (required edges are kept).
             max_rounds: cap on search rounds (default ``10 d + 100``).
             progress: show a progress bar.
-            loop: ``"device"``: the whole search is one compiled ``lax.while_loop`` (restarts
-                by ``lax.map``); ``"host"``: one compiled call per round, driven from Python
-                (a host round-trip per round). Default ``"device"``.
 
         Returns:
             A :class:`TopoResult`; ``W != 0`` is a DAG consistent with ``order``.
@@ -528,17 +528,9 @@ class TopoSwap:
         if progress:
             hooks.append(ProgressBar(every=1, desc=f"TopoSwap d={d}", fields=("value",)))
         keys = jax.random.split(k_run, restarts)
-        dtype = _stats_dtype(data)
-        # Restarts run as one compiled batch with lax.map (one restart after another inside
-        # the program): a vmap of the search loop hung in XLA:CPU for d >= 50 in our tests.
-        loop = loop or "device"
-        if loop == "device":
-            results = _fit_batch(self, orders, keys, data, tuple(hooks),
-                                 max_rounds=max_rounds)
-        elif loop == "host":
-            results = _fit_host(self, orders, keys, data, dtype, max_rounds)
-        else:
-            raise ValueError(f"loop must be 'device' or 'host', got {loop!r}")
+        # Restarts run one after another inside one compiled program (lax.map): under vmap the
+        # large-set cond becomes a select, so every round would pay for both candidate sets.
+        results = _fit_batch(self, orders, keys, data, tuple(hooks), max_rounds=max_rounds)
         scores = np.asarray(results.state.score)
         best = int(np.nanargmin(np.where(np.isfinite(scores), scores, np.inf)))
         pick = jax.tree.map(lambda a: a[best], results)
@@ -556,49 +548,6 @@ class TopoSwap:
 
 
 # ---------------------------------------------------------------------- helpers
-_init_jit = jax.jit(lambda solver, params, data, key: solver.init(params, data, key=key))
-_step_jit = jax.jit(lambda solver, params, state, data: solver.step(params, state, data))
-
-
-class _HostResult(NamedTuple):
-    params: TopoParams
-    state: TopoSwapState
-    num_steps: jax.Array
-    history: Any
-
-
-class _HostTrace(NamedTuple):
-    info: TopoSwapInfo
-    length: jax.Array
-
-
-def _fit_host(solver: TopoSwap, orders: jax.Array, keys: jax.Array, data: TopoData,
-              dtype: Any, max_rounds: int) -> _HostResult:
-    solver = canonicalize_hyperparameters(solver)
-    runs = []
-    for order, key in zip(orders, keys, strict=True):
-        params = solver.init_params(order, dtype)
-        state = _init_jit(solver, params, data, jax.random.split(key)[0])
-        infos = []
-        for _ in range(max_rounds):
-            params, state, info = _step_jit(solver, params, state, data)
-            infos.append(info)
-            if bool(state.done) or not bool(jnp.isfinite(state.score)):
-                break
-        info = jax.tree.map(lambda *xs: jnp.stack(xs), *infos)
-        runs.append(_HostResult(params, state, jnp.asarray(len(infos)),
-                                _HostTrace(info, jnp.asarray(len(infos)))))
-    length = max(int(r.num_steps) for r in runs)
-
-    def pad(r: _HostResult) -> _HostResult:
-        info = jax.tree.map(lambda a: jnp.concatenate(
-            [a, jnp.repeat(a[-1:], length - a.shape[0], axis=0)]), r.history.info)
-        return r._replace(history=r.history._replace(info=info))
-
-    runs = [pad(r) for r in runs]
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *runs)
-
-
 @functools.partial(jax.jit, static_argnames=("max_rounds",))
 def _fit_batch(solver: TopoSwap, orders: jax.Array, keys: jax.Array, data: TopoData,
                hooks: tuple, max_rounds: int) -> Any:
