@@ -591,34 +591,31 @@ def _swapped_block_diagonal(blk: jax.Array, m: jax.Array) -> jax.Array:
     rows = jnp.take_along_axis(blk, first[:, :, None], axis=1)
     # Column-major working copy [column, candidate, row]: a rotation updates two columns.
     U = jnp.transpose(rows, (2, 0, 1))
+    # Sweep 1 (t < s - 1): columns j = s-2, ..., 0 zero row 0's entry in column j + 1.
+    # Sweep 2: the node now in row 1 goes last, so row j + 1 is the j-th row of the new order
+    # (j = 1, ..., m-2) and its entry in column j + 1 is zeroed against column j. Row 1 itself
+    # ends as the last row of the block. One loop runs both sweeps.
+    front = s - 1
 
-    def rotate(U: jax.Array, j: jax.Array, c: jax.Array, sn: jax.Array) -> jax.Array:
-        pair = jax.lax.dynamic_slice_in_dim(U, j, 2, 0)
+    def body(t: jax.Array, U: jax.Array) -> jax.Array:
+        first_sweep = t < front
+        j = jnp.where(first_sweep, s - 2 - t, t - front + 1)
+        row = jnp.where(first_sweep, 0, j + 1)
+        pair = jax.lax.dynamic_slice_in_dim(U, j, 2, 0)  # [2, k, s]
+        a = jax.lax.dynamic_index_in_dim(pair[0], row, 1, keepdims=False)
+        b = jax.lax.dynamic_index_in_dim(pair[1], row, 1, keepdims=False)
+        active = first_sweep | (j <= m - 2)
+        c, sn = _givens(a, jnp.where(active, b, 0.0))
         c, sn = c[:, None], sn[:, None]
         new = jnp.stack([c * pair[0] + sn * pair[1], -sn * pair[0] + c * pair[1]])
         return jax.lax.dynamic_update_slice_in_dim(U, new, j, 0)
 
-    def sweep_front(t: jax.Array, U: jax.Array) -> jax.Array:
-        j = s - 2 - t  # zero row 0's entry in column j + 1 against column j
-        pair = jax.lax.dynamic_slice_in_dim(U, j, 2, 0)
-        c, sn = _givens(pair[0, :, 0], pair[1, :, 0])
-        return rotate(U, j, c, sn)
-
-    U = jax.lax.fori_loop(0, s - 1, sweep_front, U)
-    # Now move the first node of the old order (row 1) to the end of the block.
-    last = jnp.where(r == 0, 0, jnp.where(r < mm - 1, r + 1, jnp.where(r == mm - 1, 1, r)))
-    U = jnp.take_along_axis(U, last[None, :, :], axis=2)
-
-    def sweep_back(t: jax.Array, U: jax.Array) -> jax.Array:
-        j = 1 + t  # zero row j's entry in column j + 1 against column j
-        pair = jax.lax.dynamic_slice_in_dim(U, j, 2, 0)
-        a = jax.lax.dynamic_index_in_dim(pair[0], j, 1, keepdims=False)
-        b = jax.lax.dynamic_index_in_dim(pair[1], j, 1, keepdims=False)
-        c, sn = _givens(a, b)
-        return rotate(U, j, c, sn)
-
-    U = jax.lax.fori_loop(0, max(s - 2, 0), sweep_back, U)
-    return jnp.abs(jnp.diagonal(U, axis1=0, axis2=2))
+    U = jax.lax.fori_loop(0, front + max(s - 2, 0), body, U)
+    # Diagonal of the new order: position i sits in row 0 (i = 0), row i + 1 (0 < i < m - 1),
+    # row 1 (i = m - 1) and row i beyond the block.
+    rowof = jnp.where(r == 0, 0, jnp.where(r < mm - 1, r + 1, jnp.where(r == mm - 1, 1, r)))
+    diag = jnp.take_along_axis(jnp.transpose(U, (1, 0, 2)), rowof[:, :, None], axis=2)[..., 0]
+    return jnp.abs(diag)
 
 
 def _stats_dtype(data: TopoData) -> Any:
