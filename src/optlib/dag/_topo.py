@@ -3,8 +3,8 @@
 Deng, Bello, Aragam & Ravikumar, "Optimizing NOTEARS Objectives via Topological Swaps",
 ICML 2023. The released code refits every node a swap touches with scikit-learn; here the
 least-squares inner problem of an order is one Cholesky factor of the permuted Gram matrix
-and a swap's score change is a small block factorization, evaluated for all candidates in
-one batched call inside a compiled loop.
+and a swap's score change comes from re-triangularizing a small block of that factor
+(Givens rotations), evaluated for all candidates in one batched call inside a compiled loop.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optlib.core._base import canonicalize_hyperparameters, solver_dataclass, static_field
+from optlib.core._base import solver_dataclass, static_field
 from optlib.core._hooks import History, ProgressBar
 from optlib.core._loop import run
 from optlib.dag._graph import is_dag, threshold_till_dag, topological_order
@@ -50,13 +50,14 @@ def reference_set_sizes(d: int) -> tuple[int, int, int]:
 
 
 def _default_buckets(d: int, k: int) -> tuple[tuple[int, int], ...]:
-    # A candidate costs ~s^3/3 for a block padded to s positions. Up to d = 64 one bucket
-    # of size d is cheap; beyond, blocks up to 32 positions are all evaluated and longer
-    # ones in buckets of growing size whose capacity shrinks like 1/s^2 (best-ranked first).
+    # A candidate costs ~12 s^2 flops (two Givens sweeps) for a block padded to s positions.
+    # Up to d = 64 one bucket of size d is cheap; beyond, blocks up to 32 positions are all
+    # evaluated and longer ones in buckets of growing size whose capacity shrinks like 1/s
+    # (best-ranked first), so every bucket costs about the same.
     if d <= 64:
         return ((d, k),)
     sizes = [s for s in (32, 128, 512, 2048) if s < d] + [d]
-    return tuple((s, min(k, k if s <= 32 else max(8, int(k * (32.0 / s) ** 2)))) for s in sizes)
+    return tuple((s, min(k, k if s <= 32 else max(8, int(k * 32.0 / s)))) for s in sizes)
 
 
 class TopoData(NamedTuple):
@@ -175,8 +176,10 @@ class TopoSwap:
       and the non-equal-variance likelihood ``1/2 sum_k log L_kk^2``. A swap of positions
       ``p < q`` changes only ``L_kk`` for ``k`` in ``p..q``: the Cholesky factor of the block
       ``L[p:q, p:q] L[p:q, p:q]^T`` with its first and last rows and columns exchanged gives
-      them. All candidates are evaluated in one batched call on blocks padded to a few
-      static sizes (``buckets``).
+      them; it is obtained without forming that product, by Givens rotations of the block
+      ``L[p:q, p:q]`` with its first and last rows exchanged (``O(m^2)`` for ``m = q - p + 1``).
+      All candidates are evaluated in one batched call on blocks padded to a few static sizes
+      (``buckets``).
     * a node model (:class:`LeastSquaresNode`, :class:`L1LeastSquaresNode`,
       :class:`LogisticNode`, :class:`MLPNode`): every touched node is refitted by the
       model's iterative solver, ``vmap``-ed over candidates and nodes, warm-started.
@@ -191,8 +194,9 @@ class TopoSwap:
         no_large_search: how many successful large-set searches are allowed (traced).
         buckets: ``((block_size, capacity), ...)``: candidates whose block (``q - p + 1``
             positions) fits a bucket are evaluated there, the best-ranked ``capacity`` of them
-            per round; others wait for a later round. ``None`` chooses sizes 8, 32, 128, ...
-            with full capacity up to 32; ``"exact"`` evaluates every candidate.
+            per round; others wait for a later round. ``None``: one bucket up to ``d = 64``,
+            else sizes 32, 128, 512, ..., ``d`` with full capacity at 32 and capacity
+            shrinking like ``1 / size`` beyond; ``"exact"`` evaluates every candidate.
         center: centre the data (least-squares engines); the released code does not.
         tol: a swap improves when its score change is below ``-tol * max(1, |score|)``.
         reference: follow the released code exactly: its set sizes
@@ -328,23 +332,15 @@ class TopoSwap:
         d = order.shape[0]
         if self._cholesky():
             Lpad = jnp.pad(state.factor, ((0, s), (0, s)))
-            term = self._node_term
-
-            def one(p: jax.Array, q: jax.Array) -> jax.Array:
-                m = q - p + 1
-                r = jnp.arange(s)
-                inb = r < m
-                blk = jax.lax.dynamic_slice(Lpad, (p, p), (s, s))
-                eye = jnp.eye(s, dtype=blk.dtype)
-                blk = jnp.where(inb[:, None] & inb[None, :], blk, eye)
-                cov = blk @ blk.T
-                perm = r.at[0].set(m - 1).at[m - 1].set(0)
-                new = jnp.linalg.cholesky(cov[perm][:, perm])
-                old_t = jnp.where(inb, term(jnp.diag(blk) ** 2), 0.0)
-                new_t = jnp.where(inb, term(jnp.diag(new) ** 2), 0.0)
-                return jnp.sum(new_t) - jnp.sum(old_t)
-
-            return jax.vmap(one)(P, Q)
+            m = Q - P + 1
+            inb = jnp.arange(s)[None, :] < m[:, None]  # [k, s]: position inside the block
+            blk = jax.vmap(lambda p: jax.lax.dynamic_slice(Lpad, (p, p), (s, s)))(P)
+            eye = jnp.eye(s, dtype=blk.dtype)
+            blk = jnp.where(inb[:, :, None] & inb[:, None, :], blk, eye)
+            new = _swapped_block_diagonal(blk, m)
+            old_t = jnp.where(inb, self._node_term(jnp.diagonal(blk, axis1=1, axis2=2) ** 2), 0.0)
+            new_t = jnp.where(inb, self._node_term(new**2), 0.0)
+            return jnp.sum(new_t, axis=1) - jnp.sum(old_t, axis=1)
 
         model = self._node_model()
         stats = data.stats
@@ -375,9 +371,6 @@ class TopoSwap:
         delta = jnp.full((k,), jnp.inf, state.score.dtype)
         lower = 1
         for s, cap in buckets:
-            # Chain the buckets: XLA:CPU may otherwise run their batched Cholesky calls
-            # concurrently, which deadlocked inside LAPACK on this machine.
-            delta, state = jax.lax.optimization_barrier((delta, state))
             inb = valid & (m > lower) & (m <= s)
             sel = jnp.argsort(jnp.where(inb, rank, k + rank))[:cap]
             vals = self._eval_bucket(order, state, data, P[sel], Q[sel], s)
@@ -492,8 +485,7 @@ class TopoSwap:
             init: jax.typing.ArrayLike | None = None, restarts: int = 1,
             required: jax.typing.ArrayLike | None = None,
             forbidden: jax.typing.ArrayLike | None = None, w_threshold: float = 0.3,
-            max_rounds: int | None = None, progress: bool = False,
-            loop: str | None = None) -> TopoResult:
+            max_rounds: int | None = None, progress: bool = False) -> TopoResult:
         """Learns a DAG from data ``X`` (``[n, d]``).
 
         Args:
@@ -510,9 +502,6 @@ class TopoSwap:
                 (required edges are kept).
             max_rounds: cap on search rounds (default ``10 d + 100``).
             progress: show a progress bar.
-            loop: ``"device"``: the whole search is one compiled ``lax.while_loop`` (restarts
-                by ``lax.map``); ``"host"``: one compiled call per round, driven from Python
-                (a host round-trip per round). Default ``"device"``.
 
         Returns:
             A :class:`TopoResult`; ``W != 0`` is a DAG consistent with ``order``.
@@ -539,17 +528,9 @@ class TopoSwap:
         if progress:
             hooks.append(ProgressBar(every=1, desc=f"TopoSwap d={d}", fields=("value",)))
         keys = jax.random.split(k_run, restarts)
-        dtype = _stats_dtype(data)
-        # Restarts run as one compiled batch with lax.map (one restart after another inside
-        # the program): a vmap of the search loop hung in XLA:CPU for d >= 50 in our tests.
-        loop = loop or "device"
-        if loop == "device":
-            results = _fit_batch(self, orders, keys, data, tuple(hooks),
-                                 max_rounds=max_rounds)
-        elif loop == "host":
-            results = _fit_host(self, orders, keys, data, dtype, max_rounds)
-        else:
-            raise ValueError(f"loop must be 'device' or 'host', got {loop!r}")
+        # Restarts run one after another inside one compiled program (lax.map): under vmap the
+        # large-set cond becomes a select, so every round would pay for both candidate sets.
+        results = _fit_batch(self, orders, keys, data, tuple(hooks), max_rounds=max_rounds)
         scores = np.asarray(results.state.score)
         best = int(np.nanargmin(np.where(np.isfinite(scores), scores, np.inf)))
         pick = jax.tree.map(lambda a: a[best], results)
@@ -567,49 +548,6 @@ class TopoSwap:
 
 
 # ---------------------------------------------------------------------- helpers
-_init_jit = jax.jit(lambda solver, params, data, key: solver.init(params, data, key=key))
-_step_jit = jax.jit(lambda solver, params, state, data: solver.step(params, state, data))
-
-
-class _HostResult(NamedTuple):
-    params: TopoParams
-    state: TopoSwapState
-    num_steps: jax.Array
-    history: Any
-
-
-class _HostTrace(NamedTuple):
-    info: TopoSwapInfo
-    length: jax.Array
-
-
-def _fit_host(solver: TopoSwap, orders: jax.Array, keys: jax.Array, data: TopoData,
-              dtype: Any, max_rounds: int) -> _HostResult:
-    solver = canonicalize_hyperparameters(solver)
-    runs = []
-    for order, key in zip(orders, keys, strict=True):
-        params = solver.init_params(order, dtype)
-        state = _init_jit(solver, params, data, jax.random.split(key)[0])
-        infos = []
-        for _ in range(max_rounds):
-            params, state, info = _step_jit(solver, params, state, data)
-            infos.append(info)
-            if bool(state.done) or not bool(jnp.isfinite(state.score)):
-                break
-        info = jax.tree.map(lambda *xs: jnp.stack(xs), *infos)
-        runs.append(_HostResult(params, state, jnp.asarray(len(infos)),
-                                _HostTrace(info, jnp.asarray(len(infos)))))
-    length = max(int(r.num_steps) for r in runs)
-
-    def pad(r: _HostResult) -> _HostResult:
-        info = jax.tree.map(lambda a: jnp.concatenate(
-            [a, jnp.repeat(a[-1:], length - a.shape[0], axis=0)]), r.history.info)
-        return r._replace(history=r.history._replace(info=info))
-
-    runs = [pad(r) for r in runs]
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *runs)
-
-
 @functools.partial(jax.jit, static_argnames=("max_rounds",))
 def _fit_batch(solver: TopoSwap, orders: jax.Array, keys: jax.Array, data: TopoData,
                hooks: tuple, max_rounds: int) -> Any:
@@ -617,6 +555,67 @@ def _fit_batch(solver: TopoSwap, orders: jax.Array, keys: jax.Array, data: TopoD
     return jax.lax.map(
         lambda ok: run(solver, solver.init_params(ok[0], dtype), data, key=ok[1],
                        max_steps=max_rounds, hooks=hooks), (orders, keys))
+
+
+def _givens(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(c, s)`` with ``c a + s b = hypot(a, b)``, ``-s a + c b = 0`` (identity for 0, 0)."""
+    r = jnp.hypot(a, b)
+    nz = r > 0
+    safe = jnp.where(nz, r, 1.0)
+    return jnp.where(nz, a / safe, 1.0), jnp.where(nz, b / safe, 0.0)
+
+
+def _swapped_block_diagonal(blk: jax.Array, m: jax.Array) -> jax.Array:
+    """Diagonal of the Cholesky factor of a block after exchanging its first and last nodes.
+
+    ``blk[c]`` (``[k, s, s]``) is lower triangular, the factor of the covariance of ``m[c]``
+    consecutive nodes given the nodes before them, padded with the identity beyond ``m[c]``.
+    Exchanging block positions ``0`` and ``m - 1`` is a row permutation of ``blk``; an
+    orthogonal transformation from the right (Givens rotations on neighbouring columns)
+    restores a lower triangular factor of the same covariance, so its diagonal holds the new
+    conditional standard deviations (up to sign). Two sweeps do it: move the last row to the
+    front (one row becomes full; rotate it back to one entry, right to left), then move the
+    second row to the back (the rows in between gain one super-diagonal entry; rotate them
+    back, left to right). That is ``O(s^2)`` per candidate, done with plain array operations
+    batched over candidates: no LAPACK call (batched LAPACK calls running concurrently
+    deadlocked XLA:CPU's thread pool in jax 0.10) and no squaring of the condition number.
+
+    Returns:
+        ``[k, s]`` absolute diagonal entries (``1`` beyond ``m``).
+    """
+    k, s, _ = blk.shape
+    r = jnp.arange(s)[None, :]
+    mm = m[:, None]
+    # Rows (nodes) in the new order: last block node first, then the rest.
+    first = jnp.where(r == 0, mm - 1, jnp.where(r < mm, r - 1, r))
+    rows = jnp.take_along_axis(blk, first[:, :, None], axis=1)
+    # Column-major working copy [column, candidate, row]: a rotation updates two columns.
+    U = jnp.transpose(rows, (2, 0, 1))
+    # Sweep 1 (t < s - 1): columns j = s-2, ..., 0 zero row 0's entry in column j + 1.
+    # Sweep 2: the node now in row 1 goes last, so row j + 1 is the j-th row of the new order
+    # (j = 1, ..., m-2) and its entry in column j + 1 is zeroed against column j. Row 1 itself
+    # ends as the last row of the block. One loop runs both sweeps.
+    front = s - 1
+
+    def body(t: jax.Array, U: jax.Array) -> jax.Array:
+        first_sweep = t < front
+        j = jnp.where(first_sweep, s - 2 - t, t - front + 1)
+        row = jnp.where(first_sweep, 0, j + 1)
+        pair = jax.lax.dynamic_slice_in_dim(U, j, 2, 0)  # [2, k, s]
+        a = jax.lax.dynamic_index_in_dim(pair[0], row, 1, keepdims=False)
+        b = jax.lax.dynamic_index_in_dim(pair[1], row, 1, keepdims=False)
+        active = first_sweep | (j <= m - 2)
+        c, sn = _givens(a, jnp.where(active, b, 0.0))
+        c, sn = c[:, None], sn[:, None]
+        new = jnp.stack([c * pair[0] + sn * pair[1], -sn * pair[0] + c * pair[1]])
+        return jax.lax.dynamic_update_slice_in_dim(U, new, j, 0)
+
+    U = jax.lax.fori_loop(0, front + max(s - 2, 0), body, U)
+    # Diagonal of the new order: position i sits in row 0 (i = 0), row i + 1 (0 < i < m - 1),
+    # row 1 (i = m - 1) and row i beyond the block.
+    rowof = jnp.where(r == 0, 0, jnp.where(r < mm - 1, r + 1, jnp.where(r == mm - 1, 1, r)))
+    diag = jnp.take_along_axis(jnp.transpose(U, (1, 0, 2)), rowof[:, :, None], axis=2)[..., 0]
+    return jnp.abs(diag)
 
 
 def _stats_dtype(data: TopoData) -> Any:
