@@ -141,10 +141,13 @@ def run_one(cfg, opt, lr):
         solver = h.DeepHedger(problem, policy, optax.adam, {"learning_rate": lr},
                               num_paths=cfg.paths)
     else:
+        # Damping and the KL clip are traced hyperparameters, like the learning rate.
+        hyper = {"learning_rate": lr, "damping": cfg.damping}
+        if cfg.kl_clip is not None:
+            hyper["kl_clip"] = cfg.kl_clip
         solver = h.DeepHedger(problem, policy, functools.partial(
-            oc.kfac, damping=cfg.damping, inverse_every=cfg.inverse_every,
-            sequence="recurrent"), {"learning_rate": lr}, num_paths=cfg.paths,
-            stats_paths=cfg.stats_paths)
+            oc.kfac, inverse_every=cfg.inverse_every, sequence="recurrent"), hyper,
+            num_paths=cfg.paths, stats_paths=cfg.stats_paths)
     load_before = load_average()
     ph, st, final, per_step, compile_s = train(solver, cfg.seeds, cfg.steps, cfg.eval_every)
     curve = test_curve(solver, ph, test)
@@ -152,7 +155,9 @@ def run_one(cfg, opt, lr):
     print(f"  {setting_name(cfg)} {opt} lr={lr:g}: final test risk "
           f"{curve[:, -1].mean():.5f} ± {ci95(curve[:, -1]):.1e}, "
           f"{1e3 * per_step:.1f} ms/step, compile {compile_s:.1f} s", flush=True)
-    return dict(opt=opt, lr=lr, curve=curve.tolist(), curve_steps=st.tolist(),
+    return dict(opt=opt, lr=lr, damping=cfg.damping if opt == "kfac" else None,
+                kl_clip=cfg.kl_clip if opt == "kfac" else None,
+                curve=curve.tolist(), curve_steps=st.tolist(),
                 ms_per_step=1e3 * per_step, compile_s=compile_s,
                 risk=np.asarray(m.risk).tolist(), cost=np.asarray(m.cost).tolist(),
                 var=np.asarray(m.pnl_var).tolist(), turnover=np.asarray(m.turnover).tolist(),
@@ -188,7 +193,8 @@ def combine(rec):
     target = float(ca[:, -1].mean())
     a_steps = steps_to(np.asarray(a["curve_steps"]), ca, target)
     k_steps = steps_to(np.asarray(k["curve_steps"]), ck, target)
-    out = dict(adam_lr=a["lr"], kfac_lr=k["lr"], target=target,
+    out = dict(adam_lr=a["lr"], kfac_lr=k["lr"], kfac_damping=k["damping"],
+               kfac_kl_clip=k["kl_clip"], target=target,
                adam_steps_to_target=a_steps, kfac_steps_to_target=k_steps,
                sweep={n: float(np.mean(np.asarray(r["curve"])[:, -1])) for n, r in runs.items()})
     for name, r in (("adam", a), ("kfac", k)):
@@ -209,6 +215,7 @@ def summary_row(rec, c):
         "S0": rec["s0"], "xi": rec["xi"], "cost": rec["cost"], "H": rec["hidden"],
         "seeds": rec["seeds"], "steps": rec["steps"],
         "lr Adam / K-FAC": f"{c['adam_lr']:g} / {c['kfac_lr']:g}",
+        "K-FAC damping, kl_clip": f"{c['kfac_damping']:g}, {c['kfac_kl_clip']}",
         "Adam risk": f"{c['adam_risk']:.4f} ± {c['adam_risk_ci']:.4f}",
         "K-FAC risk": f"{c['kfac_risk']:.4f} ± {c['kfac_risk_ci']:.4f}",
         "BS / Heston delta": f"{rec['bs_risk']:.4f} / {rec['heston_delta_risk']:.4f}",
@@ -307,6 +314,8 @@ def main() -> None:
     parser.add_argument("--adam-lrs", type=float, nargs="*", default=[1e-3, 3e-3, 1e-2])
     parser.add_argument("--kfac-lrs", type=float, nargs="*", default=[0.1, 0.3])
     parser.add_argument("--damping", type=float, default=1e-3)
+    parser.add_argument("--kl-clip", type=float, default=None,
+                        help="K-FAC trust region: lr^2 g^T F^-1 g <= kl_clip")
     parser.add_argument("--inverse-every", type=int, default=5)
     parser.add_argument("--peers", action="store_true", help="run the kfac-jax section")
     parser.add_argument("--table", action="store_true", help="render the cached settings")
@@ -346,11 +355,12 @@ def main() -> None:
         setting=setting_name(cfg), s0=cfg.s0, lam=cfg.lam, xi=cfg.xi, cost=cfg.cost,
         hidden=cfg.hidden, seeds=cfg.seeds, steps=cfg.steps, paths=cfg.paths,
         stats_paths=cfg.stats_paths, test_paths=cfg.test_paths, eval_every=cfg.eval_every,
-        damping=cfg.damping, inverse_every=cfg.inverse_every, paper=PAPER,
+        inverse_every=cfg.inverse_every, paper=PAPER,
         machine=machine_info(), runs={}, **baselines(cfg))
     todo = [("adam", lr) for lr in cfg.adam_lrs] + [("kfac", lr) for lr in cfg.kfac_lrs]
     for opt, lr in todo:
-        name = f"{opt} lr={lr:g}"
+        name = f"{opt} lr={lr:g}" + (f" damping={cfg.damping:g} kl_clip={cfg.kl_clip}"
+                                     if opt == "kfac" else "")
         if name in rec["runs"] and not cfg.force:
             print(f"  {name}: cached")
             continue
