@@ -108,6 +108,11 @@ def _curve(solver, flat, test):
     return jax.lax.map(lambda p: h.evaluate_policy(solver, p, test).risk, flat)
 
 
+@jax.jit
+def _final_metrics(solver, final, test):
+    return jax.vmap(lambda p: h.evaluate_policy(solver, p, test))(final)
+
+
 def test_curve(solver, params_hist, test):
     """Test risk (S, R) of every recorded parameter set, one evaluation at a time (memory)."""
     s, r = jax.tree.leaves(params_hist)[0].shape[:2]
@@ -132,7 +137,7 @@ def setting_name(cfg):
             f"_n{cfg.steps}_p{cfg.paths}")
 
 
-def run_one(cfg, opt, lr):
+def run_one(cfg, opt, lr, damping=None, kl_clip=None):
     """Trains one optimizer at one learning rate on every seed; returns a JSON record."""
     problem = make_problem(cfg, cfg.xi, cfg.cost)
     test = problem.simulate(jax.random.key(99), cfg.test_paths)
@@ -142,21 +147,20 @@ def run_one(cfg, opt, lr):
                               num_paths=cfg.paths)
     else:
         # Damping and the KL clip are traced hyperparameters, like the learning rate.
-        hyper = {"learning_rate": lr, "damping": cfg.damping}
-        if cfg.kl_clip is not None:
-            hyper["kl_clip"] = cfg.kl_clip
+        hyper = {"learning_rate": lr, "damping": damping}
+        if kl_clip is not None:
+            hyper["kl_clip"] = kl_clip
         solver = h.DeepHedger(problem, policy, functools.partial(
             oc.kfac, inverse_every=cfg.inverse_every, sequence="recurrent"), hyper,
             num_paths=cfg.paths, stats_paths=cfg.stats_paths)
     load_before = load_average()
     ph, st, final, per_step, compile_s = train(solver, cfg.seeds, cfg.steps, cfg.eval_every)
     curve = test_curve(solver, ph, test)
-    m = jax.jit(jax.vmap(lambda p: h.evaluate_policy(solver, p, test)))(final)
+    m = _final_metrics(solver, final, test)
     print(f"  {setting_name(cfg)} {opt} lr={lr:g}: final test risk "
-          f"{curve[:, -1].mean():.5f} ± {ci95(curve[:, -1]):.1e}, "
+          f"{float(np.mean(m.risk)):.5f} ± {ci95(m.risk):.1e}, "
           f"{1e3 * per_step:.1f} ms/step, compile {compile_s:.1f} s", flush=True)
-    return dict(opt=opt, lr=lr, damping=cfg.damping if opt == "kfac" else None,
-                kl_clip=cfg.kl_clip if opt == "kfac" else None,
+    return dict(opt=opt, lr=lr, damping=damping, kl_clip=kl_clip,
                 curve=curve.tolist(), curve_steps=st.tolist(),
                 ms_per_step=1e3 * per_step, compile_s=compile_s,
                 risk=np.asarray(m.risk).tolist(), cost=np.asarray(m.cost).tolist(),
@@ -182,21 +186,26 @@ def combine(rec):
 
     def best(opt):
         names = [n for n in runs if runs[n]["opt"] == opt]
-        return min(names, key=lambda n: np.mean(np.asarray(runs[n]["curve"])[:, -1])) \
-            if names else None
+        return min(names, key=lambda n: np.mean(runs[n]["risk"])) if names else None
 
     ba, bk = best("adam"), best("kfac")
     if ba is None or bk is None:
         return None
     a, k = runs[ba], runs[bk]
-    ca, ck = np.asarray(a["curve"]), np.asarray(k["curve"])
+
+    def full(r):
+        # History records the parameters after steps 1, 1 + every, ...; the final
+        # parameters (after ``steps``) close the curve.
+        curve = np.concatenate([np.asarray(r["curve"]), np.asarray(r["risk"])[:, None]], 1)
+        return np.asarray(r["curve_steps"] + [rec["steps"]]), curve
+
+    (sa, ca), (sk, ck) = full(a), full(k)
     target = float(ca[:, -1].mean())
-    a_steps = steps_to(np.asarray(a["curve_steps"]), ca, target)
-    k_steps = steps_to(np.asarray(k["curve_steps"]), ck, target)
+    a_steps, k_steps = steps_to(sa, ca, target), steps_to(sk, ck, target)
     out = dict(adam_lr=a["lr"], kfac_lr=k["lr"], kfac_damping=k["damping"],
                kfac_kl_clip=k["kl_clip"], target=target,
                adam_steps_to_target=a_steps, kfac_steps_to_target=k_steps,
-               sweep={n: float(np.mean(np.asarray(r["curve"])[:, -1])) for n, r in runs.items()})
+               sweep={n: float(np.mean(r["risk"])) for n, r in runs.items()})
     for name, r in (("adam", a), ("kfac", k)):
         for key in ("risk", "cost", "var", "turnover", "sharpe"):
             out[f"{name}_{key}"] = float(np.mean(r[key]))
@@ -245,7 +254,7 @@ def kfac_jax_section(cfg):
         solver = h.DeepHedger(problem, policy, optax.adam, {"learning_rate": 1e-3},
                               num_paths=cfg.paths)
         ours = h.DeepHedger(problem, policy, functools.partial(
-            oc.kfac, damping=cfg.damping, inverse_every=cfg.inverse_every,
+            oc.kfac, damping=cfg.dampings[0], inverse_every=cfg.inverse_every,
             sequence="recurrent" if "LSTM" in label else "expand"),
             {"learning_rate": cfg.kfac_lrs[0]}, num_paths=cfg.paths,
             stats_paths=cfg.stats_paths)
@@ -266,7 +275,7 @@ def kfac_jax_section(cfg):
                 value_and_grad_func=jax.value_and_grad(loss), l2_reg=0.0,
                 use_adaptive_learning_rate=False, use_adaptive_momentum=False,
                 use_adaptive_damping=False, learning_rate_schedule=lambda s: cfg.kfac_lrs[0],
-                momentum_schedule=lambda s: 0.0, damping_schedule=lambda s: cfg.damping,
+                momentum_schedule=lambda s: 0.0, damping_schedule=lambda s: cfg.dampings[0],
                 inverse_update_period=cfg.inverse_every, multi_device=False)
             params = solver.init_params(jax.random.key(0))
             state = opt.init(params, jax.random.key(1), jax.random.key(2))
@@ -313,17 +322,22 @@ def main() -> None:
     parser.add_argument("--heston-paths", type=int, default=4096)
     parser.add_argument("--adam-lrs", type=float, nargs="*", default=[1e-3, 3e-3, 1e-2])
     parser.add_argument("--kfac-lrs", type=float, nargs="*", default=[0.1, 0.3])
-    parser.add_argument("--damping", type=float, default=1e-3)
-    parser.add_argument("--kl-clip", type=float, default=None,
-                        help="K-FAC trust region: lr^2 g^T F^-1 g <= kl_clip")
+    parser.add_argument("--dampings", type=float, nargs="+", default=[1e-3])
+    parser.add_argument("--kl-clips", type=float, nargs="+", default=[None],
+                        help="K-FAC trust region lr^2 g^T F^-1 g <= kl_clip (one compile per "
+                             "value list: all values must be given, or none)")
     parser.add_argument("--inverse-every", type=int, default=5)
     parser.add_argument("--peers", action="store_true", help="run the kfac-jax section")
     parser.add_argument("--table", action="store_true", help="render the cached settings")
     parser.add_argument("--force", action="store_true", help="rerun cached runs")
+    parser.add_argument("--cache", type=Path, default=CACHE,
+                        help="folder of the cached settings (a second one lets two runs of the "
+                             "same setting proceed at once; merge the 'runs' afterwards)")
     cfg = parser.parse_args()
-    CACHE.mkdir(parents=True, exist_ok=True)
+    cache = cfg.cache
+    cache.mkdir(parents=True, exist_ok=True)
     if cfg.table:
-        recs = [json.loads(p.read_text()) for p in sorted(CACHE.glob("s0*.json"))]
+        recs = [json.loads(p.read_text()) for p in sorted(cache.glob("s0*.json"))]
         pairs = [(r, combine(r)) for r in recs]
         print(markdown_table([summary_row(r, c) for r, c in pairs if c is not None]))
         for r, c in pairs:
@@ -344,27 +358,28 @@ def main() -> None:
     t0 = time.perf_counter()
     if cfg.peers:
         rows = kfac_jax_section(cfg)
-        out = CACHE / "peers.json"
+        out = cache / "peers.json"
         out.write_text(json.dumps({"rows": rows, "load": load_average(),
                                    "config": vars(cfg)}, indent=1, default=str))
         print(markdown_table(rows))
         print(f"wrote {out}")
         return
-    out = CACHE / f"{setting_name(cfg)}.json"
+    out = cache / f"{setting_name(cfg)}.json"
     rec = json.loads(out.read_text()) if out.exists() else dict(
         setting=setting_name(cfg), s0=cfg.s0, lam=cfg.lam, xi=cfg.xi, cost=cfg.cost,
         hidden=cfg.hidden, seeds=cfg.seeds, steps=cfg.steps, paths=cfg.paths,
         stats_paths=cfg.stats_paths, test_paths=cfg.test_paths, eval_every=cfg.eval_every,
         inverse_every=cfg.inverse_every, paper=PAPER,
         machine=machine_info(), runs={}, **baselines(cfg))
-    todo = [("adam", lr) for lr in cfg.adam_lrs] + [("kfac", lr) for lr in cfg.kfac_lrs]
-    for opt, lr in todo:
-        name = f"{opt} lr={lr:g}" + (f" damping={cfg.damping:g} kl_clip={cfg.kl_clip}"
+    todo = [("adam", lr, None, None) for lr in cfg.adam_lrs] + [
+        ("kfac", lr, d, c) for c in cfg.kl_clips for d in cfg.dampings for lr in cfg.kfac_lrs]
+    for opt, lr, damping, kl_clip in todo:
+        name = f"{opt} lr={lr:g}" + (f" damping={damping:g} kl_clip={kl_clip}"
                                      if opt == "kfac" else "")
         if name in rec["runs"] and not cfg.force:
             print(f"  {name}: cached")
             continue
-        rec["runs"][name] = run_one(cfg, opt, lr)
+        rec["runs"][name] = run_one(cfg, opt, lr, damping, kl_clip)
         out.write_text(json.dumps(rec, indent=1))
     c = combine(rec)
     if c is not None:
