@@ -1,25 +1,43 @@
 """Deep hedging under Heston: K-FAC (optlib) against tuned Adam, and against kfac-jax.
 
 The fixed benchmark of issue 7 / research note 5.1: Heston kappa 1, theta = v0 = 0.04,
-rho -0.7, xi in {2.0, 0.2}; 30 daily steps; a short ATM call (S0 = K = 1); proportional
-costs; entropic risk with lambda 1; LSTM policies with H units; fresh paths every step.
+rho -0.7, xi in {2.0, 0.2}; 30 daily steps to T = 30/365; a short ATM call; proportional
+costs; entropic risk with lambda 1; LSTM policies with H units; fresh QE-M paths every
+step. The spot is S0 = K = 100 by default: the Heston parameters are those of Buehler et
+al.'s deep-hedging experiments, which use S0 = 100 (research note 2.1, and the 1.691834
+reference price of note 4.4); with S0 = 1 and lambda = 1 the entropic risk is almost the
+mean loss and does not separate hedges (``--s0 1`` reproduces that setting).
 
-For every (xi, cost, H): Adam's learning rate is tuned on seed 0 over a grid (best final
-test risk), then Adam and K-FAC are trained on every seed (``vmap`` over seeds, one
-compiled program each). Reported: final test risk with a 95% CI over seeds, steps and
-wall-clock for K-FAC to reach Adam's final test risk, the amortised step cost (training
-wall time / steps, all seeds batched, compile apart), final costs and P&L variance
-beside the paper's claims, and the Black-Scholes / Heston delta baselines. A second
-section runs kfac-jax on the MLP policy (MSE objective, its only matching loss) and on
-the LSTM (its diagonal fallback).
+One invocation runs one setting ``(xi, cost, H)`` and caches it to
+``benchmarks/results/hedging/<setting>.json`` (a cached setting is skipped), so the whole
+grid is a series of short runs; ``--table`` renders every cached setting. Per setting:
+Adam for every learning rate of ``--adam-lrs`` and K-FAC for every ``--kfac-lrs``, each on
+all seeds (``lax.map`` over seeds: one compiled program per optimizer, seeds one after
+the other so that step times are those of a single run and K-FAC's ``lax.cond`` on the
+inverse refresh stays a branch, which ``vmap`` would turn into a select); the test risk of
+the parameters recorded every ``--eval-every`` steps on held-out paths; the best Adam and
+the best K-FAC learning rate by mean final test risk. Reported: final test risk with a 95%
+CI over seeds, the steps and wall-clock for K-FAC to reach Adam's final test risk (seed
+mean), the amortised step cost (training wall time / steps / seeds, compile apart), final
+costs and P&L variance beside the paper's claims, and Black-Scholes / Heston delta
+baselines on the same test paths.
 
-Usage: ``python benchmarks/hedging.py [--quick]``.
+``--peers`` runs kfac-jax on the MLP policy (MSE objective, its squared-error loss) and on
+the LSTM (its diagonal fallback for weights reused in ``lax.scan``).
+
+Usage::
+
+    python benchmarks/hedging.py --xi 2.0 --cost 1e-3 --hidden 32
+    python benchmarks/hedging.py --peers
+    python benchmarks/hedging.py --table
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import json
+import subprocess
 import sys
 import time
 import traceback
@@ -31,13 +49,14 @@ import numpy as np
 import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import machine_info, markdown_table, peak_memory_mb, write_results  # noqa: E402
+from _harness import machine_info, markdown_table, peak_memory_mb  # noqa: E402
 
 import optlib  # noqa: E402
 import optlib.curvature as oc  # noqa: E402
 import optlib.hedging as h  # noqa: E402
 
 PAPER = {"cost_reduction": 0.783, "variance_reduction": 0.344}
+CACHE = Path(__file__).resolve().parent / "results" / "hedging"
 
 
 def ci95(x):
@@ -47,128 +66,176 @@ def ci95(x):
     return float(1.96 * x.std(ddof=1) / np.sqrt(x.size))
 
 
+def load_average() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    except OSError:  # pragma: no cover
+        return "n/a"
+
+
 @functools.partial(jax.jit, static_argnames=("steps", "eval_every"))
-def _train_all(solver, p0, keys, steps, eval_every):
-    # One compiled program per solver structure: a new learning rate is a new leaf value.
-    return jax.vmap(lambda p, k: optlib.run(
-        solver, p, key=k, max_steps=steps,
-        hooks=[optlib.History(every=eval_every, params=True)]))(p0, keys)
+def _train_seeds(solver, p0, keys, steps, eval_every):
+    # Seeds one after the other (lax.map): one compiled program per solver structure; a new
+    # learning rate is a new leaf value, not a recompile.
+    def one(args):
+        p, k = args
+        res = optlib.run(solver, p, key=k, max_steps=steps,
+                         hooks=[optlib.History(every=eval_every, params=True)])
+        return res.params, res.history.params, res.history.step
+    return jax.lax.map(one, (p0, keys))
 
 
 def train(solver, seeds, steps, eval_every):
-    """Trains every seed at once (vmap). Returns (params history (S, R, ...), recorded steps,
-    final params, seconds per step for all seeds together, compile seconds)."""
+    """Trains every seed. Returns (params history (S, R + 1, ...), recorded steps, final
+    params, seconds per step of one seed, compile seconds)."""
     keys = jax.random.split(jax.random.key(1234), seeds)
     init = jax.vmap(lambda k: solver.init_params(k))(keys)
     run_keys = jax.vmap(lambda k: jax.random.fold_in(k, 7))(keys)
     t0 = time.perf_counter()
-    compiled = _train_all.lower(solver, init, run_keys, steps=steps,
-                                eval_every=eval_every).compile()
+    compiled = _train_seeds.lower(solver, init, run_keys, steps=steps,
+                                  eval_every=eval_every).compile()
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    res = jax.block_until_ready(compiled(solver, init, run_keys))
-    per_step = (time.perf_counter() - t0) / steps
-    rows = np.asarray(res.history.step[0])
-    params = jax.tree.map(lambda a, b: jnp.concatenate([a[:, None], b], axis=1),
-                          init, res.history.params)
-    return params, np.concatenate([[0], rows]), res.params, per_step, compile_s
+    final, hist, rec_steps = jax.block_until_ready(compiled(solver, init, run_keys))
+    per_step = (time.perf_counter() - t0) / (steps * seeds)
+    rows = np.asarray(rec_steps[0])
+    params = jax.tree.map(lambda a, b: jnp.concatenate([a[:, None], b], axis=1), init, hist)
+    return params, np.concatenate([[0], rows]), final, per_step, compile_s
+
+
+@jax.jit
+def _curve(solver, flat, test):
+    return jax.lax.map(lambda p: h.evaluate_policy(solver, p, test).risk, flat)
+
+
+@jax.jit
+def _final_metrics(solver, final, test):
+    return jax.vmap(lambda p: h.evaluate_policy(solver, p, test))(final)
 
 
 def test_curve(solver, params_hist, test):
     """Test risk (S, R) of every recorded parameter set, one evaluation at a time (memory)."""
-    leaves = jax.tree.leaves(params_hist)
-    s, r = leaves[0].shape[:2]
+    s, r = jax.tree.leaves(params_hist)[0].shape[:2]
     flat = jax.tree.map(lambda x: x.reshape((s * r,) + x.shape[2:]), params_hist)
-    risk = jax.jit(lambda ps: jax.lax.map(
-        lambda p: h.evaluate_policy(solver, p, test).risk, ps))(flat)
-    return np.asarray(risk).reshape(s, r)
+    return np.asarray(_curve(solver, flat, test)).reshape(s, r)
 
 
 def steps_to(curve_steps, curve, target):
     """First recorded step at which the seed-mean test risk is <= target (None if never)."""
-    mean = curve.mean(axis=0)
-    hit = np.nonzero(mean <= target)[0]
+    hit = np.nonzero(curve.mean(axis=0) <= target)[0]
     return int(curve_steps[hit[0]]) if hit.size else None
 
 
-def optlib_section(cfg):
-    rows, records = [], []
-    for xi in cfg.xis:
-        for cost in cfg.costs:
-            problem = h.HedgingProblem(market=h.Heston(kappa=1.0, theta=0.04, xi=xi, rho=-0.7,
-                                                       v0=0.04), cost_rate=cost)
-            test = problem.simulate(jax.random.key(99), cfg.test_paths)
-            bs = h.hedging_metrics(problem, test, h.black_scholes_hedge(problem, test, 0.2))
-            sub = h.Paths(test.spot[:cfg.heston_paths], test.variance[:cfg.heston_paths],
-                          test.times)
-            hd = h.hedging_metrics(problem, sub, h.heston_hedge(problem, sub, num_nodes=128))
-            for hidden in cfg.hidden:
-                policy = h.LSTMHedger(hidden)
-                make_adam = lambda lr, policy=policy, problem=problem: h.DeepHedger(  # noqa: E731
-                    problem, policy, optax.adam, {"learning_rate": lr}, num_paths=cfg.paths)
-                kfac = h.DeepHedger(problem, policy, functools.partial(
-                    oc.kfac, damping=cfg.damping, inverse_every=cfg.inverse_every,
-                    sequence="recurrent"), {"learning_rate": cfg.kfac_lr},
-                    num_paths=cfg.paths, stats_paths=cfg.stats_paths)
-                runs = {}
-                for name, solver in [(f"adam lr={lr:g}", make_adam(lr)) for lr in cfg.adam_lrs] \
-                        + [("kfac", kfac)]:
-                    ph, st, final_params, per_step, compile_s = train(
-                        solver, cfg.seeds, cfg.steps, cfg.eval_every)
-                    curve = test_curve(solver, ph, test)
-                    mets = jax.jit(jax.vmap(lambda p, solver=solver, test=test: h.evaluate_policy(
-                        solver, p, test)))(final_params)
-                    runs[name] = dict(curve=curve, steps=st, per_step=per_step,
-                                      compile=compile_s, mets=mets)
-                    print(f"  xi={xi} c={cost} H={hidden} {name}: final test risk "
-                          f"{curve[:, -1].mean():.6f}, {1e3 * per_step:.1f} ms/step "
-                          f"({cfg.seeds} seeds), compile {compile_s:.1f} s", flush=True)
-                best_name = min((n for n in runs if n.startswith("adam")),
-                                key=lambda n: runs[n]["curve"][:, -1].mean())
-                best = (float(best_name.split("=")[1]), None)
-                out = {"adam": runs[best_name], "kfac": runs["kfac"]}
-                target = out["adam"]["curve"][:, -1].mean()
-                k_steps = steps_to(out["kfac"]["steps"], out["kfac"]["curve"], target)
-                a_steps = steps_to(out["adam"]["steps"], out["adam"]["curve"], target)
-                ratio_step = out["kfac"]["per_step"] / out["adam"]["per_step"]
-                rec = dict(xi=xi, cost=cost, hidden=hidden, adam_lr=best[0],
-                           adam_sweep={n: float(r["curve"][:, -1].mean()) for n, r in runs.items()
-                                       if n.startswith("adam")},
-                           target=float(target), kfac_steps_to_target=k_steps,
-                           adam_steps_to_target=a_steps, step_cost_ratio=ratio_step,
-                           bs_risk=float(bs.risk), heston_delta_risk=float(hd.risk),
-                           heston_delta_paths=cfg.heston_paths)
-                for name in ("adam", "kfac"):
-                    m = out[name]["mets"]
-                    rec.update({
-                        f"{name}_risk": float(np.mean(m.risk)), f"{name}_risk_ci": ci95(m.risk),
-                        f"{name}_cost": float(np.mean(m.cost)), f"{name}_cost_ci": ci95(m.cost),
-                        f"{name}_var": float(np.mean(m.pnl_var)), f"{name}_var_ci": ci95(m.pnl_var),
-                        f"{name}_sharpe": float(np.mean(m.sharpe)),
-                        f"{name}_ms_per_step": 1e3 * out[name]["per_step"],
-                        f"{name}_compile_s": out[name]["compile"],
-                        f"{name}_curve": out[name]["curve"].mean(0).tolist(),
-                        f"{name}_curve_steps": out[name]["steps"].tolist()})
-                records.append(rec)
-                speed = (None if k_steps in (None, 0) or a_steps is None
-                         else a_steps / k_steps)
-                wall = (None if speed is None else speed / ratio_step)
-                rows.append({
-                    "xi": xi, "cost": cost, "H": hidden, "Adam lr": best[0],
-                    "Adam risk": f"{rec['adam_risk']:.6f} ± {rec['adam_risk_ci']:.1e}",
-                    "K-FAC risk": f"{rec['kfac_risk']:.6f} ± {rec['kfac_risk_ci']:.1e}",
-                    "BS / Heston delta risk":
-                        f"{rec['bs_risk']:.6f} / {rec['heston_delta_risk']:.6f}",
-                    "steps to Adam's final (Adam / K-FAC)": f"{a_steps} / {k_steps}",
-                    "step-speedup": speed, "wall-speedup": wall,
-                    "K-FAC/Adam step cost": ratio_step,
-                    "cost K-FAC vs Adam":
-                        f"{rec['kfac_cost'] / max(rec['adam_cost'], 1e-300) - 1:+.1%}"
-                        if cost > 0 else "n/a",
-                    "P&L var K-FAC vs Adam": f"{rec['kfac_var'] / rec['adam_var'] - 1:+.1%}",
-                })
-                print(markdown_table(rows[-1:]), flush=True)
-    return rows, records
+def make_problem(cfg, xi, cost):
+    market = h.Heston(kappa=1.0, theta=0.04, xi=xi, rho=-0.7, v0=0.04)
+    return h.HedgingProblem(market=market, option=h.EuropeanOption(cfg.s0), s0=cfg.s0,
+                            cost_rate=cost, risk=h.EntropicRisk(cfg.lam))
+
+
+def setting_name(cfg):
+    return (f"s0{cfg.s0:g}_xi{cfg.xi:g}_c{cfg.cost:g}_H{cfg.hidden}_S{cfg.seeds}"
+            f"_n{cfg.steps}_p{cfg.paths}")
+
+
+def run_one(cfg, opt, lr, damping=None, kl_clip=None):
+    """Trains one optimizer at one learning rate on every seed; returns a JSON record."""
+    problem = make_problem(cfg, cfg.xi, cfg.cost)
+    test = problem.simulate(jax.random.key(99), cfg.test_paths)
+    policy = h.LSTMHedger(cfg.hidden)
+    if opt == "adam":
+        solver = h.DeepHedger(problem, policy, optax.adam, {"learning_rate": lr},
+                              num_paths=cfg.paths)
+    else:
+        # Damping and the KL clip are traced hyperparameters, like the learning rate.
+        hyper = {"learning_rate": lr, "damping": damping}
+        if kl_clip is not None:
+            hyper["kl_clip"] = kl_clip
+        solver = h.DeepHedger(problem, policy, functools.partial(
+            oc.kfac, inverse_every=cfg.inverse_every, sequence="recurrent"), hyper,
+            num_paths=cfg.paths, stats_paths=cfg.stats_paths)
+    load_before = load_average()
+    ph, st, final, per_step, compile_s = train(solver, cfg.seeds, cfg.steps, cfg.eval_every)
+    curve = test_curve(solver, ph, test)
+    m = _final_metrics(solver, final, test)
+    print(f"  {setting_name(cfg)} {opt} lr={lr:g}: final test risk "
+          f"{float(np.mean(m.risk)):.5f} ± {ci95(m.risk):.1e}, "
+          f"{1e3 * per_step:.1f} ms/step, compile {compile_s:.1f} s", flush=True)
+    return dict(opt=opt, lr=lr, damping=damping, kl_clip=kl_clip,
+                curve=curve.tolist(), curve_steps=st.tolist(),
+                ms_per_step=1e3 * per_step, compile_s=compile_s,
+                risk=np.asarray(m.risk).tolist(), cost=np.asarray(m.cost).tolist(),
+                var=np.asarray(m.pnl_var).tolist(), turnover=np.asarray(m.turnover).tolist(),
+                sharpe=np.asarray(m.sharpe).tolist(), load_before=load_before,
+                load_after=load_average())
+
+
+def baselines(cfg):
+    problem = make_problem(cfg, cfg.xi, cfg.cost)
+    test = problem.simulate(jax.random.key(99), cfg.test_paths)
+    bs = h.hedging_metrics(problem, test, h.black_scholes_hedge(problem, test, 0.2))
+    sub = h.Paths(test.spot[:cfg.heston_paths], test.variance[:cfg.heston_paths], test.times)
+    hd = h.hedging_metrics(problem, sub, h.heston_hedge(problem, sub, num_nodes=128))
+    return dict(bs_risk=float(bs.risk), bs_cost=float(bs.cost), bs_var=float(bs.pnl_var),
+                test_risk_se=float(bs.risk_se), heston_delta_risk=float(hd.risk),
+                heston_delta_paths=cfg.heston_paths)
+
+
+def combine(rec):
+    """Best Adam and best K-FAC learning rate of a cached setting and the comparison."""
+    runs = rec["runs"]
+
+    def best(opt):
+        names = [n for n in runs if runs[n]["opt"] == opt]
+        return min(names, key=lambda n: np.mean(runs[n]["risk"])) if names else None
+
+    ba, bk = best("adam"), best("kfac")
+    if ba is None or bk is None:
+        return None
+    a, k = runs[ba], runs[bk]
+
+    def full(r):
+        # History records the parameters after steps 1, 1 + every, ...; the final
+        # parameters (after ``steps``) close the curve.
+        curve = np.concatenate([np.asarray(r["curve"]), np.asarray(r["risk"])[:, None]], 1)
+        return np.asarray(r["curve_steps"] + [rec["steps"]]), curve
+
+    (sa, ca), (sk, ck) = full(a), full(k)
+    target = float(ca[:, -1].mean())
+    a_steps, k_steps = steps_to(sa, ca, target), steps_to(sk, ck, target)
+    out = dict(adam_lr=a["lr"], kfac_lr=k["lr"], kfac_damping=k["damping"],
+               kfac_kl_clip=k["kl_clip"], target=target,
+               adam_steps_to_target=a_steps, kfac_steps_to_target=k_steps,
+               sweep={n: float(np.mean(r["risk"])) for n, r in runs.items()})
+    for name, r in (("adam", a), ("kfac", k)):
+        for key in ("risk", "cost", "var", "turnover", "sharpe"):
+            out[f"{name}_{key}"] = float(np.mean(r[key]))
+            out[f"{name}_{key}_ci"] = ci95(r[key])
+        out[f"{name}_ms_per_step"] = r["ms_per_step"]
+    return out
+
+
+def summary_row(rec, c):
+    a_steps, k_steps = c["adam_steps_to_target"], c["kfac_steps_to_target"]
+    ratio = c["kfac_ms_per_step"] / c["adam_ms_per_step"]
+    speed = None if k_steps in (None, 0) or a_steps is None else a_steps / k_steps
+    wall = None if speed is None else speed / ratio
+    rel = lambda key: c[f"kfac_{key}"] / c[f"adam_{key}"] - 1  # noqa: E731
+    return {
+        "S0": rec["s0"], "xi": rec["xi"], "cost": rec["cost"], "H": rec["hidden"],
+        "seeds": rec["seeds"], "steps": rec["steps"],
+        "lr Adam / K-FAC": f"{c['adam_lr']:g} / {c['kfac_lr']:g}",
+        "K-FAC damping, kl_clip": f"{c['kfac_damping']:g}, {c['kfac_kl_clip']}",
+        "Adam risk": f"{c['adam_risk']:.4f} ± {c['adam_risk_ci']:.4f}",
+        "K-FAC risk": f"{c['kfac_risk']:.4f} ± {c['kfac_risk_ci']:.4f}",
+        "BS / Heston delta": f"{rec['bs_risk']:.4f} / {rec['heston_delta_risk']:.4f}",
+        "steps to Adam's final (Adam / K-FAC)": f"{a_steps} / {k_steps}",
+        "step speed-up": "n/a" if speed is None else f"{speed:.2f}",
+        "wall speed-up": "n/a" if wall is None else f"{wall:.2f}",
+        "ms/step Adam / K-FAC": f"{c['adam_ms_per_step']:.0f} / {c['kfac_ms_per_step']:.0f}",
+        "step cost K-FAC/Adam": f"{ratio:.2f}",
+        "cost K-FAC vs Adam": f"{rel('cost'):+.1%}" if rec["cost"] > 0 else "n/a",
+        "P&L var K-FAC vs Adam": f"{rel('var'):+.1%}",
+    }
 
 
 def kfac_jax_section(cfg):
@@ -178,36 +245,37 @@ def kfac_jax_section(cfg):
         import kfac_jax
     except ImportError as err:  # pragma: no cover - optional peer
         return [{"peer": "kfac-jax", "status": f"not installed: {err}"}]
-    problem = h.HedgingProblem(cost_rate=1e-3, risk=h.MeanSquaredError(),
-                               premium=float(h.heston_call(1.0, 1.0, 30 / 365, h.Heston())))
+    problem = h.HedgingProblem(
+        market=h.Heston(kappa=1.0, theta=0.04, xi=2.0, rho=-0.7, v0=0.04),
+        option=h.EuropeanOption(cfg.s0), s0=cfg.s0, cost_rate=1e-3, risk=h.MeanSquaredError(),
+        premium=float(h.heston_call(cfg.s0, cfg.s0, 30 / 365, h.Heston())))
     test = problem.simulate(jax.random.key(99), cfg.test_paths)
     for label, policy in (("MLP(32,32)", h.MLPHedger((32, 32))), ("LSTM(32)", h.LSTMHedger(32))):
         solver = h.DeepHedger(problem, policy, optax.adam, {"learning_rate": 1e-3},
                               num_paths=cfg.paths)
         ours = h.DeepHedger(problem, policy, functools.partial(
-            oc.kfac, damping=cfg.damping, inverse_every=cfg.inverse_every,
+            oc.kfac, damping=cfg.dampings[0], inverse_every=cfg.inverse_every,
             sequence="recurrent" if "LSTM" in label else "expand"),
-            {"learning_rate": cfg.kfac_lr}, num_paths=cfg.paths, stats_paths=cfg.stats_paths)
+            {"learning_rate": cfg.kfac_lrs[0]}, num_paths=cfg.paths,
+            stats_paths=cfg.stats_paths)
         ph, st, _, per_step, _ = train(ours, 1, cfg.steps, cfg.eval_every)
         our_curve = test_curve(ours, ph, test)[0]
-        target_steps = None
         row = {"policy": label, "optlib K-FAC final MSE": float(our_curve[-1]),
                "optlib ms/step": 1e3 * per_step}
-        evaluate = jax.jit(lambda p, solver=solver, test=test: h.evaluate_policy(
-            solver, p, test).risk)
+        evaluate = jax.jit(lambda p, solver=solver: h.evaluate_policy(solver, p, test).risk)
         try:
             def loss(params, key, solver=solver):
                 paths = problem.simulate(key, cfg.paths)
                 res = problem.pnl(paths, solver.hedge(params, paths))
-                kfac_jax.register_squared_error_loss(res.pnl[:, None], jnp.zeros((cfg.paths, 1)),
-                                                     weight=1.0)
+                kfac_jax.register_squared_error_loss(res.pnl[:, None],
+                                                     jnp.zeros((cfg.paths, 1)), weight=1.0)
                 return jnp.mean(res.pnl**2)
 
             opt = kfac_jax.Optimizer(
                 value_and_grad_func=jax.value_and_grad(loss), l2_reg=0.0,
                 use_adaptive_learning_rate=False, use_adaptive_momentum=False,
-                use_adaptive_damping=False, learning_rate_schedule=lambda s: cfg.kfac_lr,
-                momentum_schedule=lambda s: 0.0, damping_schedule=lambda s: cfg.damping,
+                use_adaptive_damping=False, learning_rate_schedule=lambda s: cfg.kfac_lrs[0],
+                momentum_schedule=lambda s: 0.0, damping_schedule=lambda s: cfg.dampings[0],
                 inverse_update_period=cfg.inverse_every, multi_device=False)
             params = solver.init_params(jax.random.key(0))
             state = opt.init(params, jax.random.key(1), jax.random.key(2))
@@ -219,16 +287,14 @@ def kfac_jax_section(cfg):
                                             batch=jax.random.fold_in(jax.random.key(4), i),
                                             global_step_int=i)
             curve.append(float(evaluate(params)))
-            # Steps for each to reach the better of the two final values (within 1%).
             goal = 1.01 * min(curve[-1], float(our_curve[-1]))
             hit = lambda c, st=st, goal=goal: next(  # noqa: E731
                 (int(st[i]) for i, v in enumerate(c) if v <= goal), None)
-            target_steps = (hit(list(our_curve)), hit(curve))
             row.update({"kfac-jax final MSE": curve[-1],
                         "kfac-jax ms/step (incl. eval)": 1e3 * (time.perf_counter() - t0)
                         / cfg.steps,
                         "steps to 1.01 x best final (optlib / kfac-jax)":
-                            f"{target_steps[0]} / {target_steps[1]}",
+                            f"{hit(list(our_curve))} / {hit(curve)}",
                         "status": "ran"})
         except Exception as err:  # noqa: BLE001 - report the peer's failure, do not hide it
             row.update({"status": f"kfac-jax failed: {type(err).__name__}: "
@@ -240,33 +306,85 @@ def kfac_jax_section(cfg):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--skip-peers", action="store_true")
-    args = parser.parse_args()
-    cfg = argparse.Namespace(
-        xis=(2.0, 0.2), costs=(0.0, 5e-4, 1e-3, 5e-3), hidden=(32, 64), seeds=5, steps=400,
-        eval_every=20, paths=8192, stats_paths=1024, test_paths=2**17, heston_paths=4096,
-        adam_lrs=(1e-3, 3e-3, 1e-2), kfac_lr=0.3, damping=1e-3, inverse_every=5)
-    if args.quick:
-        cfg = argparse.Namespace(**{**vars(cfg), **dict(
-            xis=(2.0,), costs=(1e-3,), hidden=(32,), seeds=3, steps=100, eval_every=10,
-            paths=1024, stats_paths=256, test_paths=2**13, heston_paths=1024,
-            adam_lrs=(3e-3, 1e-2))})
-    print(machine_info())
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--xi", type=float, default=2.0)
+    parser.add_argument("--cost", type=float, default=1e-3)
+    parser.add_argument("--hidden", type=int, default=32)
+    parser.add_argument("--s0", type=float, default=100.0)
+    parser.add_argument("--lam", type=float, default=1.0, help="entropic risk aversion")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--eval-every", type=int, default=10)
+    parser.add_argument("--paths", type=int, default=8192)
+    parser.add_argument("--stats-paths", type=int, default=1024)
+    parser.add_argument("--test-paths", type=int, default=2**17)
+    parser.add_argument("--heston-paths", type=int, default=4096)
+    parser.add_argument("--adam-lrs", type=float, nargs="*", default=[1e-3, 3e-3, 1e-2])
+    parser.add_argument("--kfac-lrs", type=float, nargs="*", default=[0.1, 0.3])
+    parser.add_argument("--dampings", type=float, nargs="+", default=[1e-3])
+    parser.add_argument("--kl-clips", type=float, nargs="+", default=[None],
+                        help="K-FAC trust region lr^2 g^T F^-1 g <= kl_clip (one compile per "
+                             "value list: all values must be given, or none)")
+    parser.add_argument("--inverse-every", type=int, default=5)
+    parser.add_argument("--peers", action="store_true", help="run the kfac-jax section")
+    parser.add_argument("--table", action="store_true", help="render the cached settings")
+    parser.add_argument("--force", action="store_true", help="rerun cached runs")
+    parser.add_argument("--cache", type=Path, default=CACHE,
+                        help="folder of the cached settings (a second one lets two runs of the "
+                             "same setting proceed at once; merge the 'runs' afterwards)")
+    cfg = parser.parse_args()
+    cache = cfg.cache
+    cache.mkdir(parents=True, exist_ok=True)
+    if cfg.table:
+        recs = [json.loads(p.read_text()) for p in sorted(cache.glob("s0*.json"))]
+        pairs = [(r, combine(r)) for r in recs]
+        print(markdown_table([summary_row(r, c) for r, c in pairs if c is not None]))
+        for r, c in pairs:
+            if c is None:
+                continue
+            print(f"\n{r['setting']}: final test risk per learning rate "
+                  + ", ".join(f"{n}: {v:.4f}" for n, v in c["sweep"].items()))
+            print(f"  costs Adam {c['adam_cost']:.4g} ± {c['adam_cost_ci']:.2g}, K-FAC "
+                  f"{c['kfac_cost']:.4g} ± {c['kfac_cost_ci']:.2g}, BS {r['bs_cost']:.4g}; "
+                  f"P&L var Adam {c['adam_var']:.4g} ± {c['adam_var_ci']:.2g}, K-FAC "
+                  f"{c['kfac_var']:.4g} ± {c['kfac_var_ci']:.2g}, BS {r['bs_var']:.4g}; "
+                  f"test-risk s.e. {r['test_risk_se']:.2g}")
+            for n, run in r["runs"].items():
+                print(f"  {n}: {run['ms_per_step']:.0f} ms/step, compile "
+                      f"{run['compile_s']:.0f} s, load {run['load_before']}")
+        return
+    print(machine_info(), flush=True)
     t0 = time.perf_counter()
-    rows, records = optlib_section(cfg)
-    peers = [] if args.skip_peers else kfac_jax_section(cfg)
-    print("\n## optlib K-FAC vs tuned Adam\n")
-    print(markdown_table(rows))
-    if peers:
-        print("\n## kfac-jax\n")
-        print(markdown_table(peers))
-    path = write_results("hedging", {
-        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()},
-        "quick": args.quick, "paper": PAPER, "rows": rows, "records": records, "peers": peers,
-        "total_seconds": time.perf_counter() - t0, "peak_memory_mb": peak_memory_mb()})
-    print(f"wrote {path}")
+    if cfg.peers:
+        rows = kfac_jax_section(cfg)
+        out = cache / "peers.json"
+        out.write_text(json.dumps({"rows": rows, "load": load_average(),
+                                   "config": vars(cfg)}, indent=1, default=str))
+        print(markdown_table(rows))
+        print(f"wrote {out}")
+        return
+    out = cache / f"{setting_name(cfg)}.json"
+    rec = json.loads(out.read_text()) if out.exists() else dict(
+        setting=setting_name(cfg), s0=cfg.s0, lam=cfg.lam, xi=cfg.xi, cost=cfg.cost,
+        hidden=cfg.hidden, seeds=cfg.seeds, steps=cfg.steps, paths=cfg.paths,
+        stats_paths=cfg.stats_paths, test_paths=cfg.test_paths, eval_every=cfg.eval_every,
+        inverse_every=cfg.inverse_every, paper=PAPER,
+        machine=machine_info(), runs={}, **baselines(cfg))
+    todo = [("adam", lr, None, None) for lr in cfg.adam_lrs] + [
+        ("kfac", lr, d, c) for c in cfg.kl_clips for d in cfg.dampings for lr in cfg.kfac_lrs]
+    for opt, lr, damping, kl_clip in todo:
+        name = f"{opt} lr={lr:g}" + (f" damping={damping:g} kl_clip={kl_clip}"
+                                     if opt == "kfac" else "")
+        if name in rec["runs"] and not cfg.force:
+            print(f"  {name}: cached")
+            continue
+        rec["runs"][name] = run_one(cfg, opt, lr, damping, kl_clip)
+        out.write_text(json.dumps(rec, indent=1))
+    c = combine(rec)
+    if c is not None:
+        print(markdown_table([summary_row(rec, c)]))
+    print(f"wrote {out} ({time.perf_counter() - t0:.0f} s, peak {peak_memory_mb():.0f} MB)")
 
 
 if __name__ == "__main__":

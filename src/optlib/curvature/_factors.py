@@ -74,8 +74,35 @@ def zeta_inverse(x: jax.Array, t: int) -> jax.Array:
     return 1.0 / (acc + t)
 
 
+@jax.custom_batching.custom_vmap
+def eigh(m: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``jnp.linalg.eigh`` of one matrix; under ``vmap`` on CPU, one matrix at a time.
+
+    jaxlib 0.10.2 runs a batched CPU eigh as one LAPACK call that splits its batch over
+    XLA's intra-op thread pool and blocks until the pieces finish
+    (``jax::ParallelBatchMap``); when the thunk executor runs such calls concurrently
+    from pool threads, the process deadlocks with every thread in futex wait (seen with
+    K-FAC vmapped over seeds; ``--xla_cpu_multi_thread_eigen=false`` does not help).
+    The batching rule therefore maps the unbatched kernel over the batch with
+    ``lax.map`` on CPU, and keeps the batched call on other backends.
+    """
+    s, u = jnp.linalg.eigh(m)
+    return s, u
+
+
+@eigh.def_vmap
+def _eigh_vmap(axis_size: int, in_batched: list[bool], m: jax.Array):
+    del axis_size
+    if not in_batched[0]:
+        return eigh(m), (False, False)
+    if jax.default_backend() == "cpu":
+        return jax.lax.map(eigh, m), (True, True)
+    s, u = jnp.linalg.eigh(m)
+    return (s, u), (True, True)
+
+
 def _sym_eigh(m: jax.Array) -> tuple[jax.Array, jax.Array]:
-    s, u = jnp.linalg.eigh(0.5 * (m + m.T))
+    s, u = eigh(0.5 * (m + m.T))
     return jnp.maximum(s, 0.0), u
 
 
@@ -118,8 +145,8 @@ def preconditioner(a0: jax.Array, g0: jax.Array, a1: jax.Array, g1: jax.Array,
     a0d = a0 + pi * root * jnp.eye(a0.shape[0], dtype=a0.dtype)
     g0d = g0 + root / pi * jnp.eye(g0.shape[0], dtype=g0.dtype)
     ia, ig = _inv_sqrt(a0d), _inv_sqrt(g0d)
-    psi_a, v_a = jnp.linalg.eigh(ia @ (0.5 * (a1 + a1.T)) @ ia)
-    psi_g, v_g = jnp.linalg.eigh(ig @ (0.5 * (g1 + g1.T)) @ ig)
+    psi_a, v_a = eigh(ia @ (0.5 * (a1 + a1.T)) @ ia)
+    psi_g, v_g = eigh(ig @ (0.5 * (g1 + g1.T)) @ ig)
     # |psi| < 1 keeps zeta_T positive: the VAR(1) model needs a stable chain.
     bound = 1.0 - 1e-6
     psi_a, psi_g = jnp.clip(psi_a, -bound, bound), jnp.clip(psi_g, -bound, bound)

@@ -9,6 +9,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from optlib.curvature._factors import eigh
+
 PyTree = Any
 
 KFAC_INPUTS = "kfac_inputs"
@@ -128,7 +130,7 @@ def _loss_cotangent(loss: Any, outputs: jax.Array, mode: str, key: jax.Array | N
         return loss.sample_cotangent(key, outputs)
     flat = outputs.reshape(-1)
     hess = jax.hessian(lambda o: loss(o.reshape(outputs.shape)))(flat)
-    evals, evecs = jnp.linalg.eigh(hess)
+    evals, evecs = eigh(hess)
     eps = jax.random.normal(key, flat.shape, flat.dtype)
     return (evecs @ (jnp.sqrt(jnp.maximum(evals, 0.0)) * eps)).reshape(outputs.shape)
 
