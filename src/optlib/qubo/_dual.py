@@ -112,10 +112,10 @@ def _oracle(sampler: Any, problem: ConstrainedBinaryProblem, qubo: QUBO, lam: Ar
             key: Array | None, do_repair: bool, state: DualState, polish: int) -> _Oracle:
     """One dual evaluation plus the primal heuristic.
 
-    The heuristic repairs every inner sample and the rounded running average of the Lagrangian
-    minimizers (an ergodic primal estimate, close to the LP point on a knapsack), and applies
-    ``polish`` random ruin-and-recreate moves (:func:`kick`, strengths 0.1 to 0.5) to the best
-    feasible solution so far; the best feasible candidate is returned.
+    The candidates are every inner sample, the rounded running average of the Lagrangian
+    minimizers (an ergodic primal estimate, close to the LP point on a knapsack) and ``polish``
+    random ruin-and-recreate moves (:func:`kick`, strengths 0.1 to 0.5) of the best feasible
+    solution so far; all are repaired (:func:`repair`) and the best feasible one is returned.
     """
     dtype = jnp.asarray(problem.objective.linear).dtype
     key = jax.random.fold_in(jax.random.key(0), state.count) if key is None else key
@@ -127,14 +127,14 @@ def _oracle(sampler: Any, problem: ConstrainedBinaryProblem, qubo: QUBO, lam: Ar
     if do_repair:
         count = state.count.astype(dtype)
         avg = (state.x_avg * count + x) / (count + 1.0)
-        cands = jnp.concatenate([ss.samples.astype(dtype), jnp.round(avg)[None]])
-        xr = repair(problem, cands, lam)
+        cands = [ss.samples.astype(dtype), jnp.round(avg)[None]]
         if polish > 0 and problem.kind in ("mdkp", "mis"):
             strengths = jnp.linspace(0.1, 0.5, polish, dtype=dtype)
             keys = jax.random.split(k_kick, polish)
-            kicked = jax.vmap(lambda k, t: kick(problem, state.best_x, k, t, lam))(keys,
-                                                                                 strengths)
-            xr = jnp.concatenate([xr, kicked])
+            cands.append(jax.vmap(lambda k, t: kick(problem, state.best_x, k, t, lam))(
+                keys, strengths))
+        # one vmapped repair (refill and exchanges) for every candidate
+        xr = repair(problem, jnp.concatenate(cands), lam)
     else:
         xr = ss.samples.astype(dtype)
     vals = jnp.where(problem.is_feasible(xr), problem.value(xr), jnp.inf)

@@ -56,7 +56,7 @@ def _kick_mdkp(problem: ConstrainedBinaryProblem, x: Array, multipliers: Array, 
 
     Each selected item is dropped with probability ``strength``; the freed capacity is refilled
     greedily in a randomly perturbed efficiency order that skips the dropped items (so the
-    move cannot simply undo itself), and the result is improved by 1-1 exchanges.
+    move cannot simply undo itself).
     """
     dtype, W, c, p, ratio, add = _mdkp_parts(problem, multipliers)
     k1, k2 = jax.random.split(key)
@@ -67,9 +67,7 @@ def _kick_mdkp(problem: ConstrainedBinaryProblem, x: Array, multipliers: Array, 
     noisy = ratio * jnp.exp(0.5 * jax.random.normal(k2, ratio.shape, dtype))
     tabu = jnp.where(out, 1.0, x)  # dropped items look taken to the refill
     (tabu, load), _ = lax.scan(add, (tabu, load), jnp.argsort(noisy)[::-1])
-    x = jnp.where(out, 0.0, tabu)
-    order = jnp.argsort(ratio)
-    return _swap_search(x, load, p, W, c, order, add)
+    return jnp.where(out, 0.0, tabu)
 
 
 def _swap_search(x: Array, load: Array, p: Array, W: Array, c: Array, order: Array,
@@ -146,12 +144,13 @@ def kick(problem: ConstrainedBinaryProblem, x: jax.typing.ArrayLike, key: jax.Ar
          multipliers: jax.typing.ArrayLike | None = None) -> Array:
     """A random ruin-and-recreate move that keeps a feasible solution feasible.
 
-    The primal heuristic of the dual methods applies it to the best solution found so far
-    (an iterated local search running beside the dual ascent):
+    The primal heuristic of the dual methods applies it to the best solution found so far and
+    passes the result through :func:`repair` (which refills and applies improving exchanges):
+    an iterated local search running beside the dual ascent.
 
-    * ``mdkp``: drop each selected item with probability ``strength``, refill greedily in a
-      randomly perturbed order of profit per dual-weighted weight that skips the dropped items,
-      then apply improving 1-1 exchanges (see :func:`repair`);
+    * ``mdkp``: drop each selected item with probability ``strength``, then refill greedily in
+      a randomly perturbed order of profit per dual-weighted weight that skips the dropped
+      items (so the move cannot undo itself);
     * ``mis``: drop each selected vertex with probability ``strength`` and add free vertices in
       random order (the dropped ones last): again a maximal independent set;
     * other kinds: ``x`` is returned unchanged.

@@ -250,13 +250,21 @@ def _thresholds(seed: Array, step: Array, shape: tuple[int, int], beta: Array,
     fuses into the sweep's elementwise work; drawing them with ``jax.random`` costs more than
     the sweep itself on CPU. ``beta`` is ``(R,)`` (one temperature per replica).
     """
-    N, R = shape
+    return -jnp.log(_uniforms(seed, step, shape, dtype)) / beta[None, :]
+
+
+def _uniforms(seed: Array, step: Array, shape: tuple[int, int], dtype: Any) -> Array:
+    """Uniforms in ``(0, 1)`` from a counter-based hash of ``(seed, step, column, row)``.
+
+    Entry ``(i, r)`` of a ``(N, R)`` block uses the counter ``r N + i``. Much cheaper to compile
+    and run on CPU than ``jax.random`` inside the sweep loop.
+    """
+    N, _ = shape
     ctr = (lax.broadcasted_iota(jnp.uint32, shape, 1) * jnp.uint32(N)
            + lax.broadcasted_iota(jnp.uint32, shape, 0))
     z = _mix32(ctr ^ _mix32(seed[0] + jnp.asarray(step, jnp.uint32) * jnp.uint32(0x9E3779B9)))
     z = _mix32(z ^ seed[1])
-    u = ((z >> 8).astype(dtype) + 0.5) * (1.0 / (1 << 24))
-    return -jnp.log(u) / beta[None, :]
+    return ((z >> 8).astype(dtype) + 0.5) * (1.0 / (1 << 24))
 
 
 @solver_dataclass
@@ -316,15 +324,15 @@ class SimulatedAnnealing:
         h, J, c, n, pad = _padded(qubo, B)
         R = int(self.num_reads)
         dtype = h.dtype
-        k0, key = jax.random.split(key)
+        seed = _seed(key)
         if initial_states is None:
-            x = jax.random.bernoulli(k0, 0.5, (R, n)).astype(dtype)
+            # the hash stream at step 2^32 - 1, which no sweep uses
+            x = (_uniforms(seed, jnp.uint32(0xFFFFFFFF), (n, R), dtype) < 0.5).astype(dtype)
         else:
-            x = jnp.asarray(initial_states, dtype).reshape(R, n)
-        x = jnp.pad(x.T, ((0, pad), (0, 0)))  # (N, R): replicas contiguous
+            x = jnp.asarray(initial_states, dtype).reshape(R, n).T
+        x = jnp.pad(x, ((0, pad), (0, 0)))  # (N, R): replicas contiguous
         F = h[:, None] + J @ x
         betas = self.betas(qubo)
-        seed = _seed(key)
 
         def body(carry: tuple, inp: tuple) -> tuple:
             x, F = carry
@@ -379,16 +387,16 @@ class ParallelTempering:
             self.beta_range, dtype)
         betas = beta_schedule(br, K, "geometric")
         chain_beta = jnp.repeat(betas, R)
-        k0, key = jax.random.split(key)
-        x = jnp.pad(jax.random.bernoulli(k0, 0.5, (K * R, n)).astype(dtype).T,
-                    ((0, pad), (0, 0)))  # (N, K R)
+        seed = _seed(key)
+        x0 = (_uniforms(seed, jnp.uint32(0xFFFFFFFF), (n, K * R), dtype) < 0.5).astype(dtype)
+        x = jnp.pad(x0, ((0, pad), (0, 0)))  # (N, K R)
         F = h[:, None] + J @ x
         idx = jnp.arange(K)
-        seed = _seed(key)
+        swap_seed = _mix32(seed + jnp.uint32(0x632BE5AB))
 
         def body(carry: tuple, inp: tuple) -> tuple:
             x, F = carry
-            ke, parity = inp
+            parity = inp
             step = parity.astype(jnp.uint32)
             x, F = _sweep(J, x, F, _thresholds(seed, step, x.shape, chain_beta, dtype), Bk)
             E = (jnp.sum(x * (h[:, None] + F), 0) / 2).reshape(K, R)
@@ -396,7 +404,7 @@ class ParallelTempering:
             upper = jnp.roll(lower, 1)
             partner = jnp.where(lower, idx + 1, jnp.where(upper, idx - 1, idx))
             dlog = (betas - jnp.roll(betas, -1))[:, None] * (E - jnp.roll(E, -1, axis=0))
-            u = jax.random.uniform(ke, (K, R), dtype)
+            u = _uniforms(swap_seed, step, (K, R), dtype)
             acc_low = lower[:, None] & (jnp.log(u) < dlog)
             swap = acc_low | (upper[:, None] & jnp.roll(acc_low, 1, axis=0))
             src = jnp.where(swap, partner[:, None], idx[:, None])  # (K, R) source temperature
@@ -404,7 +412,6 @@ class ParallelTempering:
             return (x[:, cols], F[:, cols]), None
 
         S = int(self.num_sweeps)
-        keys = jax.random.split(key, S)
-        (x, F), _ = lax.scan(body, (x, F), (keys, jnp.arange(S)))
+        (x, F), _ = lax.scan(body, (x, F), jnp.arange(S))
         x = x[:n, (K - 1) * R:].T
         return SampleSet(x.astype(jnp.int8), _energies(h[:n], J[:n, :n], c, x))
