@@ -225,7 +225,7 @@ def _sweep(J: Array, x: Array, F: Array, thresholds: Array, block: int) -> tuple
         F = F + lax.dynamic_slice(J, (0, s), (N, block)) @ D
         return x, F
 
-    unroll = nblocks if nblocks <= 16 else 8
+    unroll = nblocks if N <= 64 else 1  # unrolled small sweeps; bigger ones keep compiles short
     return lax.fori_loop(0, nblocks, one_block, (x, F), unroll=unroll)
 
 
