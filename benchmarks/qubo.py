@@ -326,6 +326,9 @@ def bench_samplers(quick):
             times["dwave"].append(t)
             best["dwave"] = min(best["dwave"], e)
         theirs = R * n * S / (np.median(times["dwave"]) * 1e9)
+        # time to target on the faster optlib variant of the throughput run
+        ttt_devices = 1 if min(fns, key=lambda k: np.median(times[k])).startswith(
+            "optlib (1 ") else devices
         for name in fns:
             ours = R * n * S / (np.median(times[name]) * 1e9)
             thr_rows.append({"n (dense)": n, "reads x sweeps (both)": f"{R} x {S}",
@@ -348,7 +351,7 @@ def bench_samplers(quick):
                 break
         op_time = None
         for sweeps in ([25, 50, 100, 200, 400, 800] if n == 64 else [10, 20, 40, 80, 160]):
-            t, e, _ = _optlib(U, R_ttt, sweeps, B, repeats=1, devices=devices)
+            t, e, _ = _optlib(U, R_ttt, sweeps, B, repeats=1, devices=ttt_devices)
             if e <= target + tol:
                 op_time = (t, sweeps)
                 break
@@ -356,7 +359,7 @@ def bench_samplers(quick):
                          "dwave time s": (f"{dw_time[0]:.3f} ({dw_reads} x {dw_time[1]})"
                                           if dw_time else "not reached"),
                          "optlib time s": (f"{op_time[0]:.3f} ({R_ttt} x {op_time[1]}, "
-                                           f"{devices} device{'s' if devices > 1 else ''})"
+                                           f"{ttt_devices} device{'s' if ttt_devices > 1 else ''})"
                                            if op_time else "not reached"),
                          "ratio (dwave/optlib)": (round(dw_time[0] / op_time[0], 2)
                                                   if dw_time and op_time else "n/a")})
