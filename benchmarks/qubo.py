@@ -6,23 +6,31 @@ tours (instances of one kind are padded to one shape and solved as one vmapped b
 method compiles once per kind) and reports variables (slack-free versus slack encoding),
 feasibility, optimality gap against the verified optimum, duality gap and time.
 
-Part B measures sampler throughput (attempted single-variable updates per ns) and
-time-to-target energy on dense random QUBOs (n = 64 and 1024) for optlib's
-SimulatedAnnealing and dwave-samplers' SimulatedAnnealingSampler (single-threaded C++).
+Part B measures sampler throughput (attempted single-variable updates per ns) at equal work
+(same QUBO, reads and sweeps) and time-to-target energy on dense random QUBOs (n = 64 and
+1024) for optlib's SimulatedAnnealing (on one XLA host device, and with the replicas split over
+two host devices, one per core) and dwave-samplers' SimulatedAnnealingSampler (single-threaded
+C++).
 
-Usage: python benchmarks/qubo.py [--quick]
+Usage: python benchmarks/qubo.py [--quick] [--only mdkp,mis,tsp,samplers]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
-import numpy as np
+# two XLA host devices (one per core) so the sampler comparison can split its replicas over
+# both cores; must be set before jax initialises
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                           + " --xla_force_host_platform_device_count=2").strip()
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import machine_info, markdown_table, peak_memory_mb, write_results  # noqa: E402
@@ -256,44 +264,84 @@ def _dwave(U, reads, sweeps, seed=0):
     return time.perf_counter() - t0, float(ss.first.energy)
 
 
-def _optlib(U, reads, sweeps, block, repeats=3):
+def _optlib_fn(U, reads, sweeps, block, devices=1):
+    """The jitted sampler; with ``devices = 2`` the replicas are split over two host devices
+    (one XLA CPU device per core) as a vmapped pair of half-size anneals."""
     q = QUBO.from_upper(jnp.asarray(U, jnp.float32))
-    f = jax.jit(SimulatedAnnealing(num_reads=reads, num_sweeps=sweeps, block_size=block).sample)
+    if devices == 1:
+        f = jax.jit(SimulatedAnnealing(num_reads=reads, num_sweeps=sweeps,
+                                       block_size=block).sample)
+        return lambda seed: f(q, jax.random.key(seed))
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    mesh = jax.make_mesh((devices,), ("d",))
+    sa = SimulatedAnnealing(num_reads=reads // devices, num_sweeps=sweeps, block_size=block)
+    f = jax.jit(jax.vmap(sa.sample, in_axes=(None, 0)),
+                in_shardings=(None, NamedSharding(mesh, PartitionSpec("d"))))
+    return lambda seed: f(q, jax.random.split(jax.random.key(seed), devices))
+
+
+def _optlib(U, reads, sweeps, block, repeats=3, devices=1):
+    f = _optlib_fn(U, reads, sweeps, block, devices)
     t0 = time.perf_counter()
-    jax.block_until_ready(f(q, jax.random.key(0)))
+    jax.block_until_ready(f(0))
     compile_s = time.perf_counter() - t0
     times, best = [], np.inf
     for r in range(repeats):
         t0 = time.perf_counter()
-        out = jax.block_until_ready(f(q, jax.random.key(r + 1)))
+        out = jax.block_until_ready(f(r + 1))
         times.append(time.perf_counter() - t0)
         best = min(best, float(out.energies.min()))
     return float(np.median(times)), best, compile_s
 
 
 def bench_samplers(quick):
-    # (n, reads and sweeps for throughput, block, dwave reads and sweeps, reads for time to target)
-    configs = [(64, 1024, 100, 8, 16, 1000, 64), (1024, 256, 20, 8, 2, 200, 256)]
+    """Throughput at equal work (the same QUBO, reads and sweeps for both samplers; dwave with
+    its default single thread and default beta range), timed interleaved, then time to target."""
+    # (n, reads, sweeps, block, dwave reads for time to target, optlib reads for time to target)
+    configs = [(64, 1024, 100, 8, 16, 64), (1024, 256, 20, 8, 2, 256)]
     if quick:
-        configs = [(64, 512, 50, 8, 8, 300, 64), (1024, 64, 10, 8, 1, 50, 64)]
+        configs = [(64, 512, 50, 8, 8, 64), (1024, 64, 10, 8, 1, 64)]
+    devices = len(jax.devices())
     thr_rows, ttt_rows = [], []
-    for n, R, S, B, dw_reads, dw_sweeps, R_ttt in configs:
+    for n, R, S, B, dw_reads, R_ttt in configs:
         U = _dense_qubo(n, n)
-        t_opt, e_opt, c_opt = _optlib(U, R, S, B)
-        t_dw, e_dw = _dwave(U, dw_reads, dw_sweeps)
-        ours = R * n * S / (t_opt * 1e9)
-        theirs = dw_reads * n * dw_sweeps / (t_dw * 1e9)
-        thr_rows.append({"n (dense)": n, "optlib reads x sweeps": f"{R} x {S}",
-                         "optlib upd/ns": round(ours, 4), "optlib ns/upd": round(1 / ours, 2),
-                         "optlib best E": round(e_opt, 3),
-                         "optlib compile s": round(c_opt, 1),
-                         "dwave reads x sweeps": f"{dw_reads} x {dw_sweeps}",
-                         "dwave upd/ns (1 thread)": round(theirs, 5),
-                         "dwave ns/upd": round(1 / theirs, 1),
-                         "dwave best E": round(e_dw, 3),
-                         "throughput ratio (optlib/dwave)": round(ours / theirs, 2)})
+        fns = {f"optlib ({d} device{'s' if d > 1 else ''})": _optlib_fn(U, R, S, B, d)
+               for d in sorted({1, devices})}
+        compile_s = {}
+        for name, f in fns.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(f(0))
+            compile_s[name] = time.perf_counter() - t0
+        _dwave(U, 1, 10)
+        times = {name: [] for name in [*fns, "dwave"]}
+        best = {name: np.inf for name in times}
+        for r in range(5 if n <= 64 else 3):  # interleaved: every contender sees the same load
+            for name, f in fns.items():
+                t0 = time.perf_counter()
+                out = jax.block_until_ready(f(r + 1))
+                times[name].append(time.perf_counter() - t0)
+                best[name] = min(best[name], float(out.energies.min()))
+            t, e = _dwave(U, R, S, seed=r + 1)
+            times["dwave"].append(t)
+            best["dwave"] = min(best["dwave"], e)
+        theirs = R * n * S / (np.median(times["dwave"]) * 1e9)
+        # time to target on the faster optlib variant of the throughput run
+        ttt_devices = 1 if min(fns, key=lambda k: np.median(times[k])).startswith(
+            "optlib (1 ") else devices
+        for name in fns:
+            ours = R * n * S / (np.median(times[name]) * 1e9)
+            thr_rows.append({"n (dense)": n, "reads x sweeps (both)": f"{R} x {S}",
+                             "optlib": name.removeprefix("optlib "),
+                             "optlib upd/ns": round(ours, 4), "optlib ns/upd": round(1 / ours, 2),
+                             "optlib best E": round(best[name], 3),
+                             "optlib compile s": round(compile_s[name], 1),
+                             "dwave upd/ns (1 thread)": round(theirs, 5),
+                             "dwave ns/upd": round(1 / theirs, 1),
+                             "dwave best E": round(best["dwave"], 3),
+                             "throughput ratio (optlib/dwave)": round(ours / theirs, 2)})
         # time to target: the energy dwave reaches with its default 1000 sweeps
-        target = e_dw if quick else _dwave(U, dw_reads, 1000)[1]
+        target = _dwave(U, dw_reads, 100 if quick else 1000)[1]
         tol = 1e-4 * abs(target)
         dw_time = None
         for sweeps in ([50, 100, 200, 400, 1000, 2000] if n == 64 else [20, 50, 100, 200, 400]):
@@ -303,14 +351,15 @@ def bench_samplers(quick):
                 break
         op_time = None
         for sweeps in ([25, 50, 100, 200, 400, 800] if n == 64 else [10, 20, 40, 80, 160]):
-            t, e, _ = _optlib(U, R_ttt, sweeps, B, repeats=1)
+            t, e, _ = _optlib(U, R_ttt, sweeps, B, repeats=1, devices=ttt_devices)
             if e <= target + tol:
                 op_time = (t, sweeps)
                 break
         ttt_rows.append({"n (dense)": n, "target E (dwave, 1000 sweeps)": round(target, 3),
                          "dwave time s": (f"{dw_time[0]:.3f} ({dw_reads} x {dw_time[1]})"
                                           if dw_time else "not reached"),
-                         "optlib time s": (f"{op_time[0]:.3f} ({R_ttt} x {op_time[1]})"
+                         "optlib time s": (f"{op_time[0]:.3f} ({R_ttt} x {op_time[1]}, "
+                                           f"{ttt_devices} device{'s' if ttt_devices > 1 else ''})"
                                            if op_time else "not reached"),
                          "ratio (dwave/optlib)": (round(dw_time[0] / op_time[0], 2)
                                                   if dw_time and op_time else "n/a")})
@@ -320,37 +369,44 @@ def bench_samplers(quick):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer instances and steps")
-    parser.add_argument("--skip-samplers", action="store_true")
-    parser.add_argument("--only-samplers", action="store_true")
+    parser.add_argument("--only", default="mdkp,mis,tsp,samplers",
+                        help="comma-separated parts to run (a long run can be split)")
     args = parser.parse_args()
+    parts = set(args.only.split(","))
+    unknown = parts - {"mdkp", "mis", "tsp", "samplers"}
+    if unknown:
+        parser.error(f"unknown parts {sorted(unknown)}")
     jax.config.update("jax_enable_x64", True)
     info = machine_info()
-    print(f"machine: {info['cpu']} ({info['cores']} cores), {info['backend']}", flush=True)
-    if args.only_samplers:
+    print(f"machine: {info['cpu']} ({info['cores']} cores), {info['backend']}, "
+          f"{len(jax.devices())} host devices; load average {os.getloadavg()}", flush=True)
+    results = {"quick": args.quick, "parts": sorted(parts)}
+    if "mdkp" in parts:
+        mdkp_rows, var_rows, per_inst, red = bench_mdkp(args.quick)
+        print("\n## MDKP (SAC-94)\n" + markdown_table(mdkp_rows), flush=True)
+        print("\n" + markdown_table(var_rows), flush=True)
+        print(f"variable reduction: min {red['min_reduction']:.0%}, median "
+              f"{red['median_reduction']:.0%}", flush=True)
+        results.update(mdkp=mdkp_rows, mdkp_variables=var_rows, mdkp_per_instance=per_inst,
+                       variable_reduction=red)
+    if "mis" in parts:
+        mis_rows, alphas = bench_mis(args.quick)
+        print(f"\n## MIS (Sloane), optima {alphas}\n" + markdown_table(mis_rows), flush=True)
+        results.update(mis=mis_rows)
+    if "tsp" in parts:
+        tsp_rows = bench_tsp(args.quick)
+        print("\n## TSP (TSPLIB)\n" + markdown_table(tsp_rows), flush=True)
+        results.update(tsp=tsp_rows)
+    if "samplers" in parts:
+        jax.config.update("jax_enable_x64", False)
         thr_rows, ttt_rows = bench_samplers(args.quick)
         print("\n## Sampler throughput\n" + markdown_table(thr_rows), flush=True)
         print("\n## Time to target\n" + markdown_table(ttt_rows), flush=True)
-        return
-    mdkp_rows, var_rows, per_inst, red = bench_mdkp(args.quick)
-    print("\n## MDKP (SAC-94)\n" + markdown_table(mdkp_rows), flush=True)
-    print("\n" + markdown_table(var_rows), flush=True)
-    print(f"variable reduction: min {red['min_reduction']:.0%}, median "
-          f"{red['median_reduction']:.0%}", flush=True)
-    mis_rows, alphas = bench_mis(args.quick)
-    print(f"\n## MIS (Sloane), optima {alphas}\n" + markdown_table(mis_rows), flush=True)
-    tsp_rows = bench_tsp(args.quick)
-    print("\n## TSP (TSPLIB)\n" + markdown_table(tsp_rows), flush=True)
-    jax.config.update("jax_enable_x64", False)
-    thr_rows, ttt_rows = ([], []) if args.skip_samplers else bench_samplers(args.quick)
-    if thr_rows:
-        print("\n## Sampler throughput\n" + markdown_table(thr_rows), flush=True)
-        print("\n## Time to target\n" + markdown_table(ttt_rows), flush=True)
-    path = write_results("qubo", {
-        "quick": args.quick, "mdkp": mdkp_rows, "mdkp_variables": var_rows,
-        "mdkp_per_instance": per_inst, "variable_reduction": red, "mis": mis_rows,
-        "tsp": tsp_rows, "sampler_throughput": thr_rows, "time_to_target": ttt_rows,
-        "peak_memory_mb": peak_memory_mb()})
-    print(f"\nwrote {path}")
+        results.update(sampler_throughput=thr_rows, time_to_target=ttt_rows)
+    results.update(peak_memory_mb=peak_memory_mb(), load_average_after=os.getloadavg())
+    name = "qubo" if len(parts) == 4 else "qubo_" + "_".join(sorted(parts))
+    path = write_results(name, results)
+    print(f"\nwrote {path}; load average {os.getloadavg()}")
 
 
 if __name__ == "__main__":

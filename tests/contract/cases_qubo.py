@@ -44,7 +44,7 @@ def _with_field(name):
 CASES = [
     ContractCase(
         name="ProximalBundle-mdkp-lp-bound",
-        solver=ProximalBundle(SeparableSolver(), tol=1e-5),
+        solver=ProximalBundle(SeparableSolver(), tol=1e-5, use_repair=False),
         make_problem=_make_knapsack,
         with_hyperparameter=_with_field("serious_fraction"),
         hyperparameter_values=(0.1, 0.2),
@@ -53,7 +53,7 @@ CASES = [
     ),
     ContractCase(
         name="SubgradientDual-mis-zero-gap",
-        solver=SubgradientDual(ExactSolver()),
+        solver=SubgradientDual(ExactSolver(), use_repair=False),
         make_problem=_make_mis,
         with_hyperparameter=_with_field("step_size"),
         hyperparameter_values=(1.0, 0.7),

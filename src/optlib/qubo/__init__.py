@@ -30,7 +30,7 @@ from optlib.qubo._parsers import (
     tsplib_distances,
 )
 from optlib.qubo._qaoa import QAOASampler, cvar, qaoa_state, vqe_state
-from optlib.qubo._repair import greedy_assignment, repair, tour_length, two_opt
+from optlib.qubo._repair import greedy_assignment, kick, repair, tour_length, two_opt
 from optlib.qubo._report import dual_report
 from optlib.qubo._samplers import (
     ExactSolver,
@@ -71,6 +71,7 @@ __all__ = [
     "from_dimod",
     "greedy_assignment",
     "held_karp",
+    "kick",
     "lagrangian_qubo",
     "mdkp",
     "mis",

@@ -20,7 +20,7 @@ from optlib.core import Status, solver_dataclass, static_field
 from optlib.core._tree import cast_like
 from optlib.qubo._encodings import augmented_lagrangian_qubo, lagrangian_qubo
 from optlib.qubo._model import QUBO, ConstrainedBinaryProblem
-from optlib.qubo._repair import repair
+from optlib.qubo._repair import kick, repair
 
 Array = jax.Array
 
@@ -36,6 +36,8 @@ class DualState(NamedTuple):
         best_x: the best feasible solution.
         feasible_count: raw (unrepaired) samples that were feasible.
         sample_count: raw samples drawn.
+        x_avg: running average of the Lagrangian minimizers (the ergodic primal estimate;
+            rounded and repaired as one more primal candidate each step).
         extra: method-specific state (a NamedTuple).
     """
 
@@ -45,6 +47,7 @@ class DualState(NamedTuple):
     best_x: Array
     feasible_count: Array
     sample_count: Array
+    x_avg: Array
     extra: Any
 
 
@@ -106,14 +109,34 @@ def multiplier_scale(problem: ConstrainedBinaryProblem) -> Array:
 
 
 def _oracle(sampler: Any, problem: ConstrainedBinaryProblem, qubo: QUBO, lam: Array,
-            key: Array | None, do_repair: bool) -> _Oracle:
+            key: Array | None, do_repair: bool, state: DualState, polish: int) -> _Oracle:
+    """One dual evaluation plus the primal heuristic.
+
+    The candidates are every inner sample, the rounded running average of the Lagrangian
+    minimizers (an ergodic primal estimate, close to the LP point on a knapsack) and ``polish``
+    random ruin-and-recreate moves (:func:`kick`, strengths 0.1 to 0.5) of the best feasible
+    solution so far; all are repaired (:func:`repair`) and the best feasible one is returned.
+    """
     dtype = jnp.asarray(problem.objective.linear).dtype
-    key = jax.random.key(0) if key is None else key
-    ss = sampler.sample(qubo, key)
+    key = jax.random.fold_in(jax.random.key(0), state.count) if key is None else key
+    k_sample, k_kick = jax.random.split(key)
+    ss = sampler.sample(qubo, k_sample)
     i = jnp.argmin(ss.energies)
     x = ss.samples[i].astype(dtype)
     raw_feas = problem.is_feasible(ss.samples)
-    xr = repair(problem, ss.samples, lam) if do_repair else ss.samples.astype(dtype)
+    if do_repair:
+        count = state.count.astype(dtype)
+        avg = (state.x_avg * count + x) / (count + 1.0)
+        cands = [ss.samples.astype(dtype), jnp.round(avg)[None]]
+        if polish > 0 and problem.kind in ("mdkp", "mis"):
+            strengths = jnp.linspace(0.1, 0.5, polish, dtype=dtype)
+            keys = jax.random.split(k_kick, polish)
+            cands.append(jax.vmap(lambda k, t: kick(problem, state.best_x, k, t, lam))(
+                keys, strengths))
+        # one vmapped repair (refill and exchanges) for every candidate
+        xr = repair(problem, jnp.concatenate(cands), lam)
+    else:
+        xr = ss.samples.astype(dtype)
     vals = jnp.where(problem.is_feasible(xr), problem.value(xr), jnp.inf)
     j = jnp.argmin(vals)
     return _Oracle(ss.energies[i].astype(dtype), x, problem.residuals(x), problem.violation(x),
@@ -129,15 +152,18 @@ def _init_state(params: Array, problem: ConstrainedBinaryProblem, extra: Any) ->
                          f"{params.shape}")
     return DualState(jnp.zeros((), jnp.int32), jnp.asarray(-jnp.inf, dtype),
                      jnp.asarray(jnp.inf, dtype), jnp.zeros(n, dtype), jnp.zeros((), jnp.int32),
-                     jnp.zeros((), jnp.int32), extra)
+                     jnp.zeros((), jnp.int32), jnp.zeros(n, dtype), extra)
 
 
 def _record(state: DualState, o: _Oracle, dual_value: Array, extra: Any) -> DualState:
     better = o.primal_value < state.best_primal
+    count = state.count.astype(state.x_avg.dtype)
+    x_avg = (state.x_avg * count + o.x) / (count + 1.0)
     return DualState(state.count + 1, jnp.maximum(state.best_dual, dual_value),
                      jnp.where(better, o.primal_value, state.best_primal),
                      jnp.where(better, o.primal_x, state.best_x),
-                     state.feasible_count + o.raw_feasible, state.sample_count + o.raw_count, extra)
+                     state.feasible_count + o.raw_feasible, state.sample_count + o.raw_count,
+                     x_avg, extra)
 
 
 def _info(state: DualState, dual_value: Array, o: _Oracle, step: Array) -> DualInfo:
@@ -152,8 +178,10 @@ def _info(state: DualState, dual_value: Array, o: _Oracle, step: Array) -> DualI
 
 def _gap_reached(state: DualState, tol: Any) -> Array:
     tol = cast_like(tol, state.best_dual)
-    return (state.best_primal - state.best_dual) <= tol * jnp.maximum(1.0, jnp.abs(
-        state.best_primal))
+    # no feasible point yet (best_primal = inf) means no gap to measure, not a closed one
+    return jnp.isfinite(state.best_primal) & (
+        (state.best_primal - state.best_dual) <= tol * jnp.maximum(1.0, jnp.abs(
+            state.best_primal)))
 
 
 class SubgradientExtra(NamedTuple):
@@ -183,6 +211,8 @@ class SubgradientDual:
         patience: Polyak stall length before halving ``theta`` (static).
         tol: stop when the relative duality gap is below ``tol`` (traced).
         use_repair: repair samples into feasible solutions (static).
+        polish: random ruin-and-recreate moves applied to the best solution each step
+            (MDKP and MIS; static; ``0`` turns them off).
 
     Example:
         >>> import jax.numpy as jnp, optlib
@@ -200,6 +230,7 @@ class SubgradientDual:
     patience: int = static_field(default=20)
     tol: Any = 1e-6
     use_repair: bool = static_field(default=True)
+    polish: int = static_field(default=8)
 
     def init(self, params: Array, problem: ConstrainedBinaryProblem,
              key: Array | None = None) -> DualState:
@@ -210,7 +241,7 @@ class SubgradientDual:
     def step(self, params: Array, state: DualState, problem: ConstrainedBinaryProblem,
              key: Array | None = None) -> tuple[Array, DualState, DualInfo]:
         o = _oracle(self.sampler, problem, lagrangian_qubo(problem, params), params, key,
-                    self.use_repair)
+                    self.use_repair, state, int(self.polish))
         q, g = o.value, o.residual
         k = (state.count + 1).astype(params.dtype)
         gg = jnp.sum(g * g)
@@ -266,6 +297,8 @@ class DualAveraging:
         step_size: relative step (``1 / gamma`` in the paper's notation, traced).
         tol: relative duality gap at which to stop (traced).
         use_repair: repair samples into feasible solutions (static).
+        polish: random ruin-and-recreate moves applied to the best solution each step
+            (MDKP and MIS; static; ``0`` turns them off).
 
     References:
         Nesterov & Shikhman, "Quasi-monotone subgradient methods for nonsmooth convex
@@ -276,6 +309,7 @@ class DualAveraging:
     step_size: Any = 1.0
     tol: Any = 1e-6
     use_repair: bool = static_field(default=True)
+    polish: int = static_field(default=8)
 
     def init(self, params: Array, problem: ConstrainedBinaryProblem,
              key: Array | None = None) -> DualState:
@@ -286,7 +320,7 @@ class DualAveraging:
     def step(self, params: Array, state: DualState, problem: ConstrainedBinaryProblem,
              key: Array | None = None) -> tuple[Array, DualState, DualInfo]:
         o = _oracle(self.sampler, problem, lagrangian_qubo(problem, params), params, key,
-                    self.use_repair)
+                    self.use_repair, state, int(self.polish))
         s = state.extra.grad_sum + o.residual
         k = state.count.astype(params.dtype)
         gmax = jnp.maximum(state.extra.grad_max, jnp.sqrt(jnp.sum(o.residual ** 2)))
@@ -416,6 +450,8 @@ class ProximalBundle:
         max_cuts: bundle capacity (static); the least-weighted cut is replaced when full.
         master_iters: iterations of the master solve (static).
         use_repair: repair samples into feasible solutions (static).
+        polish: random ruin-and-recreate moves applied to the best solution each step
+            (MDKP and MIS; static; ``0`` turns them off).
 
     References:
         Kiwiel, "Proximity control in bundle methods for convex nondifferentiable
@@ -429,6 +465,7 @@ class ProximalBundle:
     max_cuts: int = static_field(default=64)
     master_iters: int = static_field(default=300)
     use_repair: bool = static_field(default=True)
+    polish: int = static_field(default=8)
 
     def init(self, params: Array, problem: ConstrainedBinaryProblem,
              key: Array | None = None) -> DualState:
@@ -441,7 +478,7 @@ class ProximalBundle:
         ex = state.extra
         cand = ex.candidate
         o = _oracle(self.sampler, problem, lagrangian_qubo(problem, cand), cand, key,
-                    self.use_repair)
+                    self.use_repair, state, int(self.polish))
         q, g = o.value, o.residual
         mu = jnp.where(ex.prox > 0, ex.prox, jnp.maximum(jnp.sqrt(jnp.sum(g * g)), 1e-12))
         m = cast_like(self.serious_fraction, params)
@@ -505,6 +542,8 @@ class CuttingPlane:
             ``tol (1 + |best|)`` (traced).
         max_cuts: cut capacity (static).
         use_repair: repair samples into feasible solutions (static).
+        polish: random ruin-and-recreate moves applied to the best solution each step
+            (MDKP and MIS; static; ``0`` turns them off).
 
     References:
         Kelley, "The cutting-plane method for solving convex programs", J. SIAM 8 (1960).
@@ -515,6 +554,7 @@ class CuttingPlane:
     tol: Any = 1e-6
     max_cuts: int = static_field(default=256)
     use_repair: bool = static_field(default=True)
+    polish: int = static_field(default=8)
 
     def init(self, params: Array, problem: ConstrainedBinaryProblem,
              key: Array | None = None) -> DualState:
@@ -526,7 +566,7 @@ class CuttingPlane:
         ex = state.extra
         cand = ex.candidate
         o = _oracle(self.sampler, problem, lagrangian_qubo(problem, cand), cand, key,
-                    self.use_repair)
+                    self.use_repair, state, int(self.polish))
         q = o.value
         better = q > ex.center_value
         center = jnp.where(better, cand, params)
@@ -582,6 +622,8 @@ class AugmentedLagrangian:
         eta: required violation decrease (traced).
         tol: relative duality gap at which to stop (traced).
         use_repair: repair samples into feasible solutions (static).
+        polish: random ruin-and-recreate moves applied to the best solution each step
+            (MDKP and MIS; static; ``0`` turns them off).
 
     References:
         Bertsekas, "Constrained Optimization and Lagrange Multiplier Methods" (1982);
@@ -595,6 +637,7 @@ class AugmentedLagrangian:
     eta: Any = 0.25
     tol: Any = 1e-6
     use_repair: bool = static_field(default=True)
+    polish: int = static_field(default=8)
 
     def init(self, params: Array, problem: ConstrainedBinaryProblem,
              key: Array | None = None) -> DualState:
@@ -607,7 +650,7 @@ class AugmentedLagrangian:
              key: Array | None = None) -> tuple[Array, DualState, DualInfo]:
         rho, last = state.extra
         o = _oracle(self.sampler, problem, augmented_lagrangian_qubo(problem, params, rho),
-                    params, key, self.use_repair)
+                    params, key, self.use_repair, state, int(self.polish))
         bound = o.value if problem.multiplier_sizes[0] == 0 else jnp.asarray(-jnp.inf,
                                                                               params.dtype)
         new = problem.project(params + rho * o.residual)

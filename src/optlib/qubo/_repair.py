@@ -11,8 +11,7 @@ from optlib.qubo._model import ConstrainedBinaryProblem
 Array = jax.Array
 
 
-def _repair_mdkp(problem: ConstrainedBinaryProblem, x: Array, multipliers: Array) -> Array:
-    """Drop items of lowest dual-weighted efficiency until feasible, then add greedily."""
+def _mdkp_parts(problem: ConstrainedBinaryProblem, multipliers: Array) -> tuple:
     dtype = jnp.asarray(problem.objective.linear).dtype
     W = jnp.asarray(problem.ineq_matrix, dtype)
     c = jnp.asarray(problem.ineq_rhs, dtype)
@@ -23,6 +22,19 @@ def _repair_mdkp(problem: ConstrainedBinaryProblem, x: Array, multipliers: Array
     scale = jnp.where(jnp.sum(lam) > 0, lam + 1e-9 * jnp.max(lam),
                       1.0 / jnp.maximum(c, 1e-12))
     ratio = p / jnp.maximum(scale @ W, 1e-12)
+
+    def add(carry: tuple, i: Array) -> tuple:
+        x, load = carry
+        fits = (x[i] == 0) & jnp.all(load + W[:, i] <= c + 1e-9)
+        x = x.at[i].set(jnp.where(fits, 1.0, x[i]))
+        return (x, load + jnp.where(fits, W[:, i], 0.0)), None
+
+    return dtype, W, c, p, ratio, add
+
+
+def _repair_mdkp(problem: ConstrainedBinaryProblem, x: Array, multipliers: Array) -> Array:
+    """Drop items of lowest dual-weighted efficiency until feasible, then add greedily."""
+    dtype, W, c, p, ratio, add = _mdkp_parts(problem, multipliers)
     order = jnp.argsort(ratio)
     x = x.astype(dtype)
     load = W @ x
@@ -33,15 +45,29 @@ def _repair_mdkp(problem: ConstrainedBinaryProblem, x: Array, multipliers: Array
         x = x.at[i].set(jnp.where(out, 0.0, x[i]))
         return (x, load - jnp.where(out, W[:, i], 0.0)), None
 
-    def add(carry: tuple, i: Array) -> tuple:
-        x, load = carry
-        fits = (x[i] == 0) & jnp.all(load + W[:, i] <= c + 1e-9)
-        x = x.at[i].set(jnp.where(fits, 1.0, x[i]))
-        return (x, load + jnp.where(fits, W[:, i], 0.0)), None
-
     (x, load), _ = lax.scan(drop, (x, load), order)
     (x, load), _ = lax.scan(add, (x, load), order[::-1])
     return _swap_search(x, load, p, W, c, order, add)
+
+
+def _kick_mdkp(problem: ConstrainedBinaryProblem, x: Array, multipliers: Array, key: Array,
+               strength: Array) -> Array:
+    """A ruin-and-recreate move on a feasible knapsack solution.
+
+    Each selected item is dropped with probability ``strength``; the freed capacity is refilled
+    greedily in a randomly perturbed efficiency order that skips the dropped items (so the
+    move cannot simply undo itself).
+    """
+    dtype, W, c, p, ratio, add = _mdkp_parts(problem, multipliers)
+    k1, k2 = jax.random.split(key)
+    x = x.astype(dtype)
+    out = (x > 0) & jax.random.bernoulli(k1, strength, x.shape)
+    x = jnp.where(out, 0.0, x)
+    load = W @ x
+    noisy = ratio * jnp.exp(0.5 * jax.random.normal(k2, ratio.shape, dtype))
+    tabu = jnp.where(out, 1.0, x)  # dropped items look taken to the refill
+    (tabu, load), _ = lax.scan(add, (tabu, load), jnp.argsort(noisy)[::-1])
+    return jnp.where(out, 0.0, tabu)
 
 
 def _swap_search(x: Array, load: Array, p: Array, W: Array, c: Array, order: Array,
@@ -92,6 +118,63 @@ def _repair_mis(problem: ConstrainedBinaryProblem, x: Array) -> Array:
     x, _ = lax.scan(drop, x, order[::-1])
     x, _ = lax.scan(add, x, order)
     return x
+
+
+def _kick_mis(problem: ConstrainedBinaryProblem, x: Array, key: Array, strength: Array) -> Array:
+    """Ruin and recreate on an independent set: drop each vertex with probability
+    ``strength``, then add free vertices in a random order, the dropped ones last."""
+    dtype = jnp.asarray(problem.objective.linear).dtype
+    adj = jnp.asarray(problem.data["adjacency"], dtype)
+    k1, k2 = jax.random.split(key)
+    x = x.astype(dtype)
+    out = (x > 0) & jax.random.bernoulli(k1, strength, x.shape)
+    x = jnp.where(out, 0.0, x)
+    pri = jax.random.uniform(k2, x.shape, dtype) + out.astype(dtype)
+
+    def add(x: Array, v: Array) -> tuple:
+        free = (x[v] == 0) & (adj[v] @ x == 0)
+        return x.at[v].set(jnp.where(free, 1.0, x[v])), None
+
+    x, _ = lax.scan(add, x, jnp.argsort(pri))
+    return x
+
+
+def kick(problem: ConstrainedBinaryProblem, x: jax.typing.ArrayLike, key: jax.Array,
+         strength: jax.typing.ArrayLike = 0.3,
+         multipliers: jax.typing.ArrayLike | None = None) -> Array:
+    """A random ruin-and-recreate move that keeps a feasible solution feasible.
+
+    The primal heuristic of the dual methods applies it to the best solution found so far and
+    passes the result through :func:`repair` (which refills and applies improving exchanges):
+    an iterated local search running beside the dual ascent.
+
+    * ``mdkp``: drop each selected item with probability ``strength``, then refill greedily in
+      a randomly perturbed order of profit per dual-weighted weight that skips the dropped
+      items (so the move cannot undo itself);
+    * ``mis``: drop each selected vertex with probability ``strength`` and add free vertices in
+      random order (the dropped ones last): again a maximal independent set;
+    * other kinds: ``x`` is returned unchanged.
+
+    Args:
+        problem: the constrained problem.
+        x: ``(n,)`` a feasible solution.
+        key: PRNG key.
+        strength: drop probability (traced).
+        multipliers: the current multipliers (the MDKP efficiency order).
+
+    Returns:
+        ``(n,)`` a feasible solution in the objective's dtype.
+    """
+    dtype = jnp.asarray(problem.objective.linear).dtype
+    x = jnp.asarray(x)
+    strength = jnp.asarray(strength, dtype)
+    if problem.kind == "mdkp":
+        lam = (jnp.zeros(problem.num_multipliers, dtype) if multipliers is None
+               else jnp.asarray(multipliers))
+        return _kick_mdkp(problem, x, lam, key, strength)
+    if problem.kind == "mis":
+        return _kick_mis(problem, x, key, strength)
+    return x.astype(dtype)
 
 
 def greedy_assignment(scores: Array) -> Array:

@@ -196,35 +196,37 @@ def _padded(qubo: QUBO, block: int) -> tuple[Array, Array, Array, int, int]:
 def _sweep(J: Array, x: Array, F: Array, thresholds: Array, block: int) -> tuple[Array, Array]:
     """One exact sequential Metropolis sweep over all variables, for every replica.
 
-    ``F = h + x J`` are the local fields; flipping ``i`` changes the energy by
-    ``(1 - 2 x_i) F_i``, accepted when that is below ``-log(u) / beta``. Variables are
-    visited in blocks: inside a block the fields are updated after every decision (rank-1 on
-    the block's columns only), and the rest of the fields receive the block's flips in one
-    matrix product, so the chain is exactly the sequential one.
+    The state is stored variables-major, ``x, F: (N, R)``, so that each decision is one
+    contiguous vector operation over the ``R`` replicas. ``F = h + J x`` are the local fields;
+    flipping ``i`` changes the energy by ``(1 - 2 x_i) F_i``, accepted when that is below the
+    threshold ``-log(u) / beta``. Variables are visited in blocks of ``block``: inside a block
+    the fields of the block's own variables are updated after every decision, and the other
+    fields receive the block's flips in one ``(N, B) @ (B, R)`` product, so the chain is exactly
+    the sequential one. Small sweeps are unrolled (no loop overhead per block).
     """
-    R, N = x.shape
+    N, R = x.shape
     nblocks = N // block
 
     def one_block(b: Array, carry: tuple) -> tuple:
         x, F = carry
         s = b * block
-        xb = lax.dynamic_slice(x, (0, s), (R, block))
-        Fb = lax.dynamic_slice(F, (0, s), (R, block))
-        tb = lax.dynamic_slice(thresholds, (0, s), (R, block))
+        xb = lax.dynamic_slice(x, (s, 0), (block, R))
+        Fb = lax.dynamic_slice(F, (s, 0), (block, R))
+        tb = lax.dynamic_slice(thresholds, (s, 0), (block, R))
         Jbb = lax.dynamic_slice(J, (s, s), (block, block))
         flips = []
         for k in range(block):
-            d = 1.0 - 2.0 * xb[:, k]
-            acc = d * Fb[:, k] < tb[:, k]
-            dk = jnp.where(acc, d, 0.0)
+            d = 1.0 - 2.0 * xb[k]
+            dk = jnp.where(d * Fb[k] < tb[k], d, 0.0)
             flips.append(dk)
-            Fb = Fb + dk[:, None] * Jbb[k][None, :]
-        D = jnp.stack(flips, axis=1)
-        x = lax.dynamic_update_slice(x, xb + D, (0, s))
-        F = F + D @ lax.dynamic_slice(J, (s, 0), (block, N))
+            Fb = Fb + Jbb[:, k][:, None] * dk[None, :]
+        D = jnp.stack(flips)
+        x = lax.dynamic_update_slice(x, xb + D, (s, 0))
+        F = F + lax.dynamic_slice(J, (0, s), (N, block)) @ D
         return x, F
 
-    return lax.fori_loop(0, nblocks, one_block, (x, F))
+    unroll = nblocks if N <= 64 else 1  # unrolled small sweeps; bigger ones keep compiles short
+    return lax.fori_loop(0, nblocks, one_block, (x, F), unroll=unroll)
 
 
 def _mix32(z: Array) -> Array:
@@ -242,19 +244,27 @@ def _seed(key: Array) -> Array:
 
 def _thresholds(seed: Array, step: Array, shape: tuple[int, int], beta: Array,
                 dtype: Any) -> Array:
-    """Metropolis thresholds ``-log(u) / beta`` for one sweep.
+    """Metropolis thresholds ``-log(u) / beta`` for one sweep, variables-major ``(N, R)``.
 
     The uniforms come from a counter-based hash of ``(seed, step, replica, variable)`` that
     fuses into the sweep's elementwise work; drawing them with ``jax.random`` costs more than
-    the sweep itself on CPU.
+    the sweep itself on CPU. ``beta`` is ``(R,)`` (one temperature per replica).
     """
-    R, N = shape
-    ctr = (lax.broadcasted_iota(jnp.uint32, shape, 0) * jnp.uint32(N)
-           + lax.broadcasted_iota(jnp.uint32, shape, 1))
+    return -jnp.log(_uniforms(seed, step, shape, dtype)) / beta[None, :]
+
+
+def _uniforms(seed: Array, step: Array, shape: tuple[int, int], dtype: Any) -> Array:
+    """Uniforms in ``(0, 1)`` from a counter-based hash of ``(seed, step, column, row)``.
+
+    Entry ``(i, r)`` of a ``(N, R)`` block uses the counter ``r N + i``. Much cheaper to compile
+    and run on CPU than ``jax.random`` inside the sweep loop.
+    """
+    N, _ = shape
+    ctr = (lax.broadcasted_iota(jnp.uint32, shape, 1) * jnp.uint32(N)
+           + lax.broadcasted_iota(jnp.uint32, shape, 0))
     z = _mix32(ctr ^ _mix32(seed[0] + jnp.asarray(step, jnp.uint32) * jnp.uint32(0x9E3779B9)))
     z = _mix32(z ^ seed[1])
-    u = ((z >> 8).astype(dtype) + 0.5) * (1.0 / (1 << 24))
-    return -jnp.log(u) / beta[:, None]
+    return ((z >> 8).astype(dtype) + 0.5) * (1.0 / (1 << 24))
 
 
 @solver_dataclass
@@ -263,8 +273,10 @@ class SimulatedAnnealing:
 
     Each sweep visits the variables in order and accepts a flip with probability
     ``min(1, exp(-beta dE))``; local fields are maintained incrementally (blocked delayed
-    updates: one ``(R, B) @ (B, n)`` product per block of ``B`` variables), so one sweep costs
-    ``O(R n^2)`` arithmetic in matrix products regardless of the acceptance rate.
+    updates: one ``(n, B) @ (B, R)`` product per block of ``B`` variables), so one sweep costs
+    ``O(R n^2)`` arithmetic in matrix products regardless of the acceptance rate. The state is
+    stored variables-major so every decision is a contiguous vector operation over replicas:
+    many replicas (hundreds to thousands) are what make the sampler fast.
 
     Args:
         num_reads: number of independent replicas ``R`` (static).
@@ -312,15 +324,15 @@ class SimulatedAnnealing:
         h, J, c, n, pad = _padded(qubo, B)
         R = int(self.num_reads)
         dtype = h.dtype
-        k0, key = jax.random.split(key)
-        if initial_states is None:
-            x = jax.random.bernoulli(k0, 0.5, (R, n)).astype(dtype)
-        else:
-            x = jnp.asarray(initial_states, dtype).reshape(R, n)
-        x = jnp.pad(x, ((0, 0), (0, pad)))
-        F = h[None, :] + x @ J
-        betas = self.betas(qubo)
         seed = _seed(key)
+        if initial_states is None:
+            # the hash stream at step 2^32 - 1, which no sweep uses
+            x = (_uniforms(seed, jnp.uint32(0xFFFFFFFF), (n, R), dtype) < 0.5).astype(dtype)
+        else:
+            x = jnp.asarray(initial_states, dtype).reshape(R, n).T
+        x = jnp.pad(x, ((0, pad), (0, 0)))  # (N, R): replicas contiguous
+        F = h[:, None] + J @ x
+        betas = self.betas(qubo)
 
         def body(carry: tuple, inp: tuple) -> tuple:
             x, F = carry
@@ -330,7 +342,7 @@ class SimulatedAnnealing:
 
         steps = jnp.arange(int(self.num_sweeps), dtype=jnp.uint32)
         (x, F), _ = lax.scan(body, (x, F), (betas, steps))
-        x = x[:, :n]
+        x = x[:n].T
         return SampleSet(x.astype(jnp.int8), _energies(h[:n], J[:n, :n], c, x))
 
 
@@ -375,31 +387,31 @@ class ParallelTempering:
             self.beta_range, dtype)
         betas = beta_schedule(br, K, "geometric")
         chain_beta = jnp.repeat(betas, R)
-        k0, key = jax.random.split(key)
-        x = jnp.pad(jax.random.bernoulli(k0, 0.5, (K * R, n)).astype(dtype), ((0, 0), (0, pad)))
-        F = h[None, :] + x @ J
-        idx = jnp.arange(K)
         seed = _seed(key)
+        x0 = (_uniforms(seed, jnp.uint32(0xFFFFFFFF), (n, K * R), dtype) < 0.5).astype(dtype)
+        x = jnp.pad(x0, ((0, pad), (0, 0)))  # (N, K R)
+        F = h[:, None] + J @ x
+        idx = jnp.arange(K)
+        swap_seed = _mix32(seed + jnp.uint32(0x632BE5AB))
 
         def body(carry: tuple, inp: tuple) -> tuple:
             x, F = carry
-            ke, parity = inp
+            parity = inp
             step = parity.astype(jnp.uint32)
             x, F = _sweep(J, x, F, _thresholds(seed, step, x.shape, chain_beta, dtype), Bk)
-            E = (jnp.sum(x * (h[None, :] + F), -1) / 2).reshape(K, R)
+            E = (jnp.sum(x * (h[:, None] + F), 0) / 2).reshape(K, R)
             lower = (idx % 2 == parity % 2) & (idx + 1 < K)
             upper = jnp.roll(lower, 1)
             partner = jnp.where(lower, idx + 1, jnp.where(upper, idx - 1, idx))
             dlog = (betas - jnp.roll(betas, -1))[:, None] * (E - jnp.roll(E, -1, axis=0))
-            u = jax.random.uniform(ke, (K, R), dtype)
+            u = _uniforms(swap_seed, step, (K, R), dtype)
             acc_low = lower[:, None] & (jnp.log(u) < dlog)
             swap = acc_low | (upper[:, None] & jnp.roll(acc_low, 1, axis=0))
             src = jnp.where(swap, partner[:, None], idx[:, None])  # (K, R) source temperature
-            rows = (src * R + jnp.arange(R)[None, :]).reshape(-1)
-            return (x[rows], F[rows]), None
+            cols = (src * R + jnp.arange(R)[None, :]).reshape(-1)
+            return (x[:, cols], F[:, cols]), None
 
         S = int(self.num_sweeps)
-        keys = jax.random.split(key, S)
-        (x, F), _ = lax.scan(body, (x, F), (keys, jnp.arange(S)))
-        x = x[(K - 1) * R:, :n]
+        (x, F), _ = lax.scan(body, (x, F), jnp.arange(S))
+        x = x[:n, (K - 1) * R:].T
         return SampleSet(x.astype(jnp.int8), _energies(h[:n], J[:n, :n], c, x))
