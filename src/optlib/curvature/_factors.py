@@ -5,6 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from optlib.core._linalg import unbatched_on_cpu
+
 SEQUENCE_MODES = ("expand", "reduce", "recurrent")
 
 
@@ -74,31 +76,8 @@ def zeta_inverse(x: jax.Array, t: int) -> jax.Array:
     return 1.0 / (acc + t)
 
 
-@jax.custom_batching.custom_vmap
-def eigh(m: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``jnp.linalg.eigh`` of one matrix; under ``vmap`` on CPU, one matrix at a time.
-
-    jaxlib 0.10.2 runs a batched CPU eigh as one LAPACK call that splits its batch over
-    XLA's intra-op thread pool and blocks until the pieces finish
-    (``jax::ParallelBatchMap``); when the thunk executor runs such calls concurrently
-    from pool threads, the process deadlocks with every thread in futex wait (seen with
-    K-FAC vmapped over seeds; ``--xla_cpu_multi_thread_eigen=false`` does not help).
-    The batching rule therefore maps the unbatched kernel over the batch with
-    ``lax.map`` on CPU, and keeps the batched call on other backends.
-    """
-    s, u = jnp.linalg.eigh(m)
-    return s, u
-
-
-@eigh.def_vmap
-def _eigh_vmap(axis_size: int, in_batched: list[bool], m: jax.Array):
-    del axis_size
-    if not in_batched[0]:
-        return eigh(m), (False, False)
-    if jax.default_backend() == "cpu":
-        return jax.lax.map(eigh, m), (True, True)
-    s, u = jnp.linalg.eigh(m)
-    return (s, u), (True, True)
+# a vmapped (over seeds) K-FAC refresh deadlocked in batched CPU eigh: see unbatched_on_cpu
+eigh = unbatched_on_cpu(jnp.linalg.eigh)
 
 
 def _sym_eigh(m: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optlib.core._linalg import unbatched_on_cpu
+
 PyTree = Any
 
 
@@ -90,6 +92,9 @@ def logistic_loss(W: jax.typing.ArrayLike, X: jax.typing.ArrayLike,
 # --------------------------------------------------------------------------------------
 
 
+# per-node fits are vmapped over nodes: keep the LAPACK solve unbatched on CPU (deadlock)
+_solve = unbatched_on_cpu(jnp.linalg.solve)
+
 class NodeData(NamedTuple):
     """Data statistics shared by all per-node fits.
 
@@ -159,7 +164,7 @@ class LeastSquaresNode:
         del w
         G = data.gram
         A = G * mask[:, None] * mask[None, :] + jnp.diag(1.0 - mask)
-        return mask * jnp.linalg.solve(A, mask * G[:, j])
+        return mask * _solve(A, mask * G[:, j])
 
     def weights(self, w: jax.Array, mask: jax.Array) -> jax.Array:
         return mask * w
