@@ -239,6 +239,10 @@ QUALITY = QualityConfig(GPTConfig(block_size=32, n_layer=2, n_head=4, n_embd=32)
                         warmup_fraction=0.05, eval_windows=2048, horizons=(0.7, 0.85),
                         curve_every=10)
 QUICK_QUALITY = dataclasses.replace(QUALITY, steps=200, eval_windows=512, curve_every=2)
+# set by ``--steps``/``--batch-size``/``--tag``: a variant of the protocol (a longer horizon,
+# a larger batch) whose stages are cached apart from the fixed benchmark's
+OVERRIDES: dict = {}
+TAG = ""
 
 FAMILIES = ("linear", "cosine", "wsd", "refined")
 LABELS = {"linear": "linear decay (5% warm-up)",
@@ -254,7 +258,7 @@ DIAGNOSTICS = ("refined_tau01",)
 
 def cache_dir(quick: bool) -> Path:
     """Where the stages of the quality benchmark keep their results."""
-    return RESULTS_DIR / ("schedules_quality_quick" if quick else "schedules_quality")
+    return RESULTS_DIR / (("schedules_quality_quick" if quick else "schedules_quality") + TAG)
 
 
 def load_stage(quick: bool, stage: str) -> dict:
@@ -483,7 +487,7 @@ def quality_report(qc: QualityConfig, quick: bool) -> dict:
 
 def quality_stage(stage: str, quick: bool) -> dict:
     """Runs one stage of the quality benchmark and caches its result (see ``STAGES``)."""
-    qc = QUICK_QUALITY if quick else QUALITY
+    qc = dataclasses.replace(QUICK_QUALITY if quick else QUALITY, **OVERRIDES)
     if stage == "report":
         return quality_report(qc, quick)
     corpus = load_tinyshakespeare()
@@ -508,7 +512,16 @@ def main() -> None:
     parser.add_argument("--stage", choices=["all", *STAGES, *DIAGNOSTICS], default="all",
                         help="one stage of the quality part (each caches its result; "
                              "'report' only reads the caches)")
+    parser.add_argument("--steps", type=int, help="variant: horizon T (needs --tag)")
+    parser.add_argument("--batch-size", type=int, help="variant: batch size (needs --tag)")
+    parser.add_argument("--tag", default="", help="suffix of the variant's cache and result")
     args = parser.parse_args()
+    global TAG
+    OVERRIDES.update({k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size))
+                      if v is not None})
+    if OVERRIDES and not args.tag:
+        parser.error("--steps/--batch-size change the protocol: give the variant a --tag")
+    TAG = f"_{args.tag}" if args.tag else ""
     # one compiled training program serves every stage: keep it across invocations
     jax.config.update("jax_compilation_cache_dir",
                       os.environ.get("OPTLIB_JAX_CACHE", "/tmp/optlib_jax_cache"))
@@ -533,7 +546,7 @@ def main() -> None:
                 "schedule", "val loss by horizon", "steps to cosine's final loss",
                 "fewer steps than cosine", "per seed"]))
             print(out["checks"], out["refine_info"])
-            print("wrote", write_results(f"schedules_quality{suffix}",
+            print("wrote", write_results(f"schedules_quality{suffix}{TAG}",
                                          {"quick": args.quick, "quality": out}))
 
 
