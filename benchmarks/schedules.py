@@ -514,13 +514,22 @@ def main() -> None:
                              "'report' only reads the caches)")
     parser.add_argument("--steps", type=int, help="variant: horizon T (needs --tag)")
     parser.add_argument("--batch-size", type=int, help="variant: batch size (needs --tag)")
+    parser.add_argument("--model", help="variant: model size as n_layer,n_embd,block_size,n_head "
+                        "(needs --tag)")
+    parser.add_argument("--grid", help="variant: comma-separated starting peak grid (needs --tag)")
     parser.add_argument("--tag", default="", help="suffix of the variant's cache and result")
     args = parser.parse_args()
     global TAG
     OVERRIDES.update({k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size))
                       if v is not None})
+    if args.model:
+        n_layer, n_embd, block_size, n_head = (int(v) for v in args.model.split(","))
+        OVERRIDES["model"] = dataclasses.replace(QUALITY.model, n_layer=n_layer, n_embd=n_embd,
+                                                 block_size=block_size, n_head=n_head)
+    if args.grid:
+        OVERRIDES["grid"] = tuple(float(v) for v in args.grid.split(","))
     if OVERRIDES and not args.tag:
-        parser.error("--steps/--batch-size change the protocol: give the variant a --tag")
+        parser.error("a variant (--steps/--batch-size/--model/--grid) needs a --tag")
     TAG = f"_{args.tag}" if args.tag else ""
     # one compiled training program serves every stage: keep it across invocations
     jax.config.update("jax_compilation_cache_dir",
