@@ -372,10 +372,10 @@ def stochastic_grid(sb, full_grid=False):
     def f2sa(step, ratio):
         return F2SA(sb, step_size=step, outer_ratio=ratio, lmbda0=10.0, delta_lmbda=0.01)
 
-    best = {
-        "SOBA (batch 256)": soba(0.3, 0.5, 0.3, 0.5),
-        "BOREP (batch 256)": borep(1.0, 0.1),
-        "Penalty single loop (batch 256)": penalty(0.1, 0.5, 0.5),
+    best = {  # the lowest best validation loss of each solver on the grid below
+        "SOBA (batch 256)": soba(0.1, 0.5, 1.0, 0.0),
+        "BOREP (batch 256)": borep(1.0, 0.1, period=1, inner_steps=10),
+        "Penalty single loop (batch 256)": penalty(0.3, 0.5, 0.0),
         "F2SA (batch 256)": f2sa(1.0, 0.01),
     }
     if not full_grid:
