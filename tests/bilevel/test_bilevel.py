@@ -488,3 +488,22 @@ def test_soba_linear_system_uses_the_constrained_optimality_condition():
     result = optlib.run(solver, (jnp.asarray(x), jnp.full(6, 0.5)), data, data, max_steps=300)
     _, _, d_x, _ = solver._estimate(*result.params, result.state.v, data, data, None)
     np.testing.assert_allclose(d_x, closed_form(x)[0], rtol=1e-10)
+
+
+def test_stochastic_solvers_reach_box_constrained_solution():
+    """Full-batch SOBA and BOREP (projected y, constrained v) reach x* exactly; F2SA with
+    lambda growing to 3e3 reaches it within its O(1/lambda) bias."""
+    toy = problems.box_constrained()
+    exact = [
+        SOBA(toy.problem, outer_hyperparams={"learning_rate": 0.5, "power": 0.0},
+             inner_hyperparams={"learning_rate": 0.5, "power": 0.0}),
+        BOREP(toy.problem, outer_optimizer=optax.sgd, outer_hyperparams={"learning_rate": 0.5},
+              inner_hyperparams={"learning_rate": 0.5}, linear_system_lr=0.5)]
+    for solver in exact:
+        result = _run(solver, toy, max_steps=3000)
+        np.testing.assert_allclose(result.params[0], toy.x_star, atol=1e-10)
+    f2sa = F2SA(toy.problem, step_size=0.5, lmbda0=1.0, delta_lmbda=1.0,
+                exponents=(0.0, 0.0, 0.0, 0.0))
+    result = _run(f2sa, toy, max_steps=3000)
+    np.testing.assert_allclose(result.params[0], toy.x_star, atol=1e-4)
+    assert 0.0 <= float(result.params[1][0]) <= 1.0
