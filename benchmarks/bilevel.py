@@ -47,6 +47,7 @@ from optlib.bilevel import (  # noqa: E402
     Penalty,
     ScaleBiO,
     Unrolled,
+    inverse_power_sgd,
     normalized_momentum,
     problems,
 )
@@ -231,7 +232,7 @@ def quadratic_section(quick):
 # ------------------------------------------------------------------ ijcnn1
 
 
-def ijcnn1_section(quick, which="full", target=None, gd_peer=True):
+def ijcnn1_section(quick, which="full", target=None, gd_peer=True, full_grid=False):
     """Time to a validation-loss target on ijcnn1.
 
     ``which="full"``: the full-batch hypergradient methods and the jaxopt peers; the
@@ -275,10 +276,10 @@ def ijcnn1_section(quick, which="full", target=None, gd_peer=True):
                 fb, 0.1, inner_maxiter=100, outer="adam")
         key = None
     else:
-        max_steps, every = (2000, 50) if quick else (5000, 50)
+        max_steps, every = (2000, 50) if quick else (8000, 100)
         sb = problems.ijcnn1_regularization(jax.random.key(0), num_train=n, inner_batch_size=256,
                                             outer_batch_size=256).problem
-        grids = stochastic_grid(sb)
+        grids = stochastic_grid(sb, full_grid)
         key = jax.random.key(1)
     traces = {}
     for name, solver in grids.items():
@@ -305,13 +306,14 @@ def ijcnn1_section(quick, which="full", target=None, gd_peer=True):
     for name, solver in grids.items():
         steps, vals = traces[name]
         hit = np.nonzero(vals <= target)[0]
+        quality = {"best_val": float(vals.min()), "best_step": int(steps[np.argmin(vals)]),
+                   "final_val": float(vals[-1])}
         if not len(hit):
             rows[name] = {"solver": name, "steps": "not reached", "time_s": float("nan"),
-                          "iqr_s": float("nan"), "compile_s": float("nan"),
-                          "best_val": float(vals.min())}
+                          "iqr_s": float("nan"), "compile_s": float("nan"), **quality}
             continue
         k = int(steps[hit[0]])
-        rows[name] = {"solver": name, "steps": k, "best_val": float(vals.min())}
+        rows[name] = {"solver": name, "steps": k, **quality}
         if callable(solver) and not hasattr(solver, "step"):
             run_k = solver(k)
             fns[name] = jax.jit(lambda p, a, run_k=run_k: run_k(*p, *a)[0])
@@ -330,25 +332,78 @@ def ijcnn1_section(quick, which="full", target=None, gd_peer=True):
     return list(rows.values()), {"best_val": best_val, "target": target, "init_val": init_val}
 
 
-def stochastic_grid(sb):
-    """Minibatch solvers on ijcnn1 (batch 256): the best of a short grid (RESULTS.md).
+def adam_decay(learning_rate, power):
+    """Adam with step ``learning_rate / (t + 1) ** power`` (both traced)."""
+    return optax.adam(lambda t: learning_rate / (t + 1.0) ** power)
 
-    An inner step of 1.0 diverged (SOBA), so the inner step is 0.3. With a constant outer
-    step, the hypergradient noise makes the iterates drift after their best point.
+
+def normalized_momentum_decay(learning_rate, power, beta):
+    """BO-REP's normalized momentum with step ``learning_rate / (t + 1) ** power``."""
+    return normalized_momentum(lambda t: learning_rate / (t + 1.0) ** power, beta)
+
+
+def stochastic_grid(sb, full_grid=False):
+    """Minibatch solvers on ijcnn1 (batch 256) with decaying steps.
+
+    By default the best setting of each solver on the small grid of ``full_grid=True``
+    (``--stochastic-grid``; best validation loss within 4,000-8,000 steps, RESULTS.md).
+    Steps decay as ``c / (t + 1) ** power``: ``power = 1/2`` on both levels is benchopt's
+    SOBA schedule; F2SA keeps its own exponents (5/7, 4/7, 4/7, 1/7).
     """
-    const = {"power": 0.0}
-    return {
-        "SOBA (batch 256)": SOBA(sb, outer_optimizer=optax.adam,
-                                 outer_hyperparams={"learning_rate": 0.01},
-                                 inner_hyperparams={"learning_rate": 0.3, **const}),
-        "BOREP (batch 256)": BOREP(
-            sb, outer_optimizer=normalized_momentum(optax.exponential_decay(0.1, 1000, 0.5), 0.9),
-            inner_hyperparams={"learning_rate": 0.3}, linear_system_lr=0.3),
-        "Penalty single loop (batch 256)": Penalty(
-            sb, sigma=1e-2, sigma0=1.0, variant="single_loop", outer_optimizer=optax.adam,
-            outer_hyperparams={"learning_rate": 0.01}, inner_hyperparams={"learning_rate": 0.3}),
-        "F2SA (batch 256)": F2SA(sb, step_size=0.3, lmbda0=10.0, delta_lmbda=0.01),
+
+    def soba(olr, opow, ilr, ipow):
+        return SOBA(sb, outer_optimizer=adam_decay,
+                    outer_hyperparams={"learning_rate": olr, "power": opow},
+                    inner_hyperparams={"learning_rate": ilr, "power": ipow})
+
+    def borep(lr, nu, period=2, inner_steps=10):
+        return BOREP(sb, outer_optimizer=normalized_momentum_decay,
+                     outer_hyperparams={"learning_rate": lr, "power": 0.5, "beta": 0.9},
+                     inner_hyperparams={"learning_rate": 0.3}, linear_system_lr=nu,
+                     period=period, inner_steps=inner_steps)
+
+    def penalty(olr, opow, ipow, sigma=1e-2):
+        return Penalty(sb, sigma=sigma, sigma0=1.0, variant="single_loop",
+                       outer_optimizer=adam_decay,
+                       outer_hyperparams={"learning_rate": olr, "power": opow},
+                       inner_optimizer=inverse_power_sgd,
+                       inner_hyperparams={"learning_rate": 0.3, "power": ipow})
+
+    def f2sa(step, ratio):
+        return F2SA(sb, step_size=step, outer_ratio=ratio, lmbda0=10.0, delta_lmbda=0.01)
+
+    best = {  # the lowest best validation loss of each solver on the grid below
+        "SOBA (batch 256)": soba(0.1, 0.5, 1.0, 0.0),
+        "BOREP (batch 256)": borep(1.0, 0.1, period=1, inner_steps=10),
+        "Penalty single loop (batch 256)": penalty(0.3, 0.5, 0.0),
+        "F2SA (batch 256)": f2sa(1.0, 0.01),
     }
+    if not full_grid:
+        return best
+    grid = {}
+    for olr in (0.03, 0.1, 0.3):
+        for ilr in (0.3, 1.0):
+            grid[f"SOBA Adam {olr}/sqrt(t+1), inner {ilr}/sqrt(t+1)"] = soba(olr, 0.5, ilr, 0.5)
+    for olr in (0.1, 0.3):
+        for pw in (0.5, 1.0):
+            for ilr in (0.3, 1.0):
+                grid[f"SOBA Adam {olr}/(t+1)^{pw}, inner {ilr}"] = soba(olr, pw, ilr, 0.0)
+    for lr in (0.1, 0.3, 1.0):
+        for nu in (0.1, 0.3):
+            grid[f"BOREP nm {lr}/sqrt(t+1), nu {nu}"] = borep(lr, nu)
+    for n_inner, period in ((50, 1), (10, 1)):
+        grid[f"BOREP nm 1.0/sqrt(t+1), nu 0.1, N={n_inner}, I={period}"] = borep(
+            1.0, 0.1, period, n_inner)
+    for olr in (0.03, 0.1, 0.3):
+        for sigma in (1e-2, 1e-3):
+            grid[f"Penalty SL Adam {olr}/sqrt(t+1), inner 0.3/sqrt(t+1), sigma {sigma}"] = (
+                penalty(olr, 0.5, 0.5, sigma))
+        grid[f"Penalty SL Adam {olr}/sqrt(t+1), inner 0.3"] = penalty(olr, 0.5, 0.0)
+    for step in (0.1, 0.3, 1.0):
+        for ratio in (0.01, 0.1):
+            grid[f"F2SA step {step}, outer_ratio {ratio}"] = f2sa(step, ratio)
+    grid["F2SA step 1.0, outer_ratio 0.001"] = f2sa(1.0, 0.001)
+    return grid
 
 
 # ------------------------------------------------------------------ vmapped sweep
@@ -417,6 +472,8 @@ def main():
                              "sweep, sweep_ijcnn1")
     parser.add_argument("--skip-gd-peer", action="store_true",
                         help="leave out the (slow) GradientDescent-inner jaxopt peer")
+    parser.add_argument("--stochastic-grid", action="store_true",
+                        help="ijcnn1_stochastic: run the whole tuning grid, not its best rows")
     parser.add_argument("--ijcnn1-target", type=float, default=None,
                         help="validation-loss target for ijcnn1_stochastic (printed by the "
                              "ijcnn1 section)")
@@ -438,7 +495,8 @@ def main():
             continue
         rows, meta = ijcnn1_section(args.quick, which,
                                     args.ijcnn1_target if which == "stochastic" else None,
-                                    gd_peer=not args.skip_gd_peer)
+                                    gd_peer=not args.skip_gd_peer,
+                                    full_grid=args.stochastic_grid)
         peers = [r for r in rows if r["solver"].startswith("jaxopt")]
         best_peer = min((r["time_s"] for r in peers if np.isfinite(r["time_s"])),
                         default=float("nan"))
@@ -447,7 +505,7 @@ def main():
         print(f"\n### {name}: time to validation loss <= {meta['target']:.5f} "
               f"(at x0 {meta['init_val']:.5f}; best in these traces {meta['best_val']:.5f})\n")
         print(markdown_table(rows, ["solver", "steps", "time_s", "iqr_s", "compile_s",
-                                    "best_val", "best_peer_ratio"]))
+                                    "best_val", "best_step", "final_val", "best_peer_ratio"]))
         payload[name] = rows
         payload[name + "_meta"] = meta
     sweep = []

@@ -363,7 +363,7 @@ def test_bad_input_raises_clear_value_errors(quad):
     with pytest.raises(ValueError, match="non-finite"):
         quad.problem.check((quad.x0, quad.y0), nan_data, quad.outer_data)
     with pytest.raises(ValueError, match="project_inner"):
-        ImplicitDiff(problems.box_constrained().problem)
+        ImplicitDiff(problems.box_constrained().problem, inner_optimizer="newton")
     with pytest.raises(ValueError, match="newton"):
         ImplicitDiff(quad.problem, inner_optimizer="bfgs")
     with pytest.raises(ValueError, match="inner_optimizer"):
@@ -397,3 +397,113 @@ def test_normalized_momentum_moves_by_learning_rate():
     for _ in range(3):
         updates, state = tx.update({"a": jnp.array([3.0, 1.0]), "b": jnp.ones(3)}, state)
         assert float(optlib.core.tree_norm(updates)) == pytest.approx(0.3)
+
+
+# ---------------------------------------------------------------- constrained lower level
+
+
+def _box_qp():
+    """g = 1/2 y'Ay - y'Bx over y in [0, 1]^6, f = 1/2 ||y - t||^2 + rho/2 ||x||^2."""
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+    A = q @ np.diag(np.linspace(1.0, 2.0, 6)) @ q.T
+    B = rng.normal(size=(6, 3))
+    t = rng.uniform(0.2, 0.8, size=6)
+    rho = 0.3
+
+    def inner(x, y, d):
+        return 0.5 * y @ d["A"] @ y - y @ d["B"] @ x
+
+    def outer(x, y, d):
+        return 0.5 * jnp.sum((y - d["t"]) ** 2) + 0.5 * rho * jnp.sum(x**2)
+
+    problem = BilevelProblem(outer, inner, project_inner=lambda y: jnp.clip(y, 0.0, 1.0))
+
+    def y_star(x):  # projected gradient in NumPy, to machine precision
+        y = np.full(6, 0.5)
+        for _ in range(3000):
+            y = np.clip(y - 0.5 * (A @ y - B @ x), 0.0, 1.0)
+        return y
+
+    def closed_form(x):  # free block: A_FF dy_F = B_F dx; bound coordinates do not move
+        y = y_star(x)
+        grad = A @ y - B @ x
+        free = (y > 1e-9) & (y < 1 - 1e-9)
+        # strict complementarity at every bound coordinate (else y* is not differentiable)
+        assert np.all(np.abs(grad[~free]) > 1e-3)
+        J = np.zeros((6, 3))
+        J[free] = np.linalg.solve(A[np.ix_(free, free)], B[free])
+        return rho * x + J.T @ (y - t), free
+
+    def phi(x):
+        y = y_star(x)
+        return 0.5 * np.sum((y - t) ** 2) + 0.5 * rho * np.sum(x**2)
+
+    data = {"A": jnp.asarray(A), "B": jnp.asarray(B), "t": jnp.asarray(t)}
+    return problem, data, closed_form, phi
+
+
+@pytest.mark.parametrize("linear_solver", [None, optlib.Direct()])
+def test_implicit_diff_box_constrained_hypergradient_closed_form_and_fd(linear_solver):
+    """Projected lower level: the implicit derivative of y = P(y - eta grad g) (float64)."""
+    problem, data, closed_form, phi = _box_qp()
+    x = np.array([0.9, -0.6, 0.4])
+    exact, free = closed_form(x)
+    assert 0 < free.sum() < 6  # some coordinates at a bound, some free
+    h = 1e-5
+    fd = np.array([(phi(x + h * e) - phi(x - h * e)) / (2 * h) for e in np.eye(3)])
+    np.testing.assert_allclose(fd, exact, rtol=1e-6, atol=1e-9)
+    hypergradient = jax.jit(lambda s, x: s.hypergradient(x, jnp.full(6, 0.5), data, data))
+    for step in (0.5, 1.0):  # the answer does not depend on the fixed-point step
+        solver = ImplicitDiff(problem, inner_hyperparams={"learning_rate": 0.5},
+                              inner_steps=2000, inner_tol=1e-13, linear_solver=linear_solver,
+                              fixed_point_step=step)
+        _, grad, y = hypergradient(solver, jnp.asarray(x))
+        assert float(jnp.min(y)) >= 0.0 and float(jnp.max(y)) <= 1.0
+        np.testing.assert_allclose(grad, exact, rtol=1e-8, atol=1e-12)
+    unrolled = Unrolled(problem, inner_hyperparams={"learning_rate": 0.5}, inner_steps=200)
+    _, grad, _ = jax.jit(unrolled.hypergradient)(jnp.asarray(x), jnp.full(6, 0.5), data, data)
+    np.testing.assert_allclose(grad, exact, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("cls", [ImplicitDiff, Unrolled])
+def test_hypergradient_solvers_reach_box_constrained_solution(cls):
+    """x0 = 2 starts with y* = 1 at its bound (hypergradient rho x only), then crosses."""
+    toy = problems.box_constrained()
+    solver = cls(toy.problem, outer_hyperparams={"learning_rate": 0.5},
+                 inner_hyperparams={"learning_rate": 0.5}, inner_steps=60)
+    _, grad, _ = solver.hypergradient(toy.x0, toy.y0)
+    np.testing.assert_allclose(grad, 0.5 * toy.x0, rtol=1e-10)  # rho x at the bound
+    result = _run(solver, toy, max_steps=200)
+    np.testing.assert_allclose(result.params[0], toy.x_star, atol=1e-8)
+    np.testing.assert_allclose(result.params[1], toy.y_star, atol=1e-8)
+
+
+def test_soba_linear_system_uses_the_constrained_optimality_condition():
+    """At a fixed x, SOBA's (y, v) converge and its estimate equals the exact hypergradient."""
+    problem, data, closed_form, _ = _box_qp()
+    x = np.array([0.9, -0.6, 0.4])
+    solver = SOBA(problem, outer_hyperparams={"learning_rate": 0.0, "power": 0.0},
+                  inner_hyperparams={"learning_rate": 0.5, "power": 0.0})
+    result = optlib.run(solver, (jnp.asarray(x), jnp.full(6, 0.5)), data, data, max_steps=300)
+    _, _, d_x, _ = solver._estimate(*result.params, result.state.v, data, data, None)
+    np.testing.assert_allclose(d_x, closed_form(x)[0], rtol=1e-10)
+
+
+def test_stochastic_solvers_reach_box_constrained_solution():
+    """Full-batch SOBA and BOREP (projected y, constrained v) reach x* exactly; F2SA with
+    lambda growing to 3e3 reaches it within its O(1/lambda) bias."""
+    toy = problems.box_constrained()
+    exact = [
+        SOBA(toy.problem, outer_hyperparams={"learning_rate": 0.5, "power": 0.0},
+             inner_hyperparams={"learning_rate": 0.5, "power": 0.0}),
+        BOREP(toy.problem, outer_optimizer=optax.sgd, outer_hyperparams={"learning_rate": 0.5},
+              inner_hyperparams={"learning_rate": 0.5}, linear_system_lr=0.5)]
+    for solver in exact:
+        result = _run(solver, toy, max_steps=3000)
+        np.testing.assert_allclose(result.params[0], toy.x_star, atol=1e-10)
+    f2sa = F2SA(toy.problem, step_size=0.5, lmbda0=1.0, delta_lmbda=1.0,
+                exponents=(0.0, 0.0, 0.0, 0.0))
+    result = _run(f2sa, toy, max_steps=3000)
+    np.testing.assert_allclose(result.params[0], toy.x_star, atol=1e-4)
+    assert 0.0 <= float(result.params[1][0]) <= 1.0

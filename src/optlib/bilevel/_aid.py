@@ -25,12 +25,103 @@ from optlib.bilevel._newton import Newton
 from optlib.bilevel._problem import BilevelProblem
 from optlib.core._adjoint import ImplicitAdjoint, UnrolledAdjoint
 from optlib.core._base import solver_dataclass, static_field
+from optlib.core._gradient_descent import GradientDescentInfo
 from optlib.core._linear import CG
 from optlib.core._loop import run
 from optlib.core._optax_solver import OptaxSolver
-from optlib.core._tree import tree_norm
+from optlib.core._tree import cast_like, tree_norm
 
 PyTree = Any
+
+
+class ProjectedInnerState(NamedTuple):
+    """State of the projected inner solver of :class:`ImplicitDiff` / :class:`Unrolled`.
+
+    Attributes:
+        count: ``int32[]`` steps taken.
+        opt_state: the optax state.
+    """
+
+    count: jax.Array
+    opt_state: PyTree
+
+
+def gradient_mapping(y: PyTree, grad: PyTree, project: Any, step: jax.Array) -> PyTree:
+    """``(y - P(y - step * grad)) / step``: zero exactly at the constrained minimizers."""
+    moved = project(jax.tree.map(lambda a, g: a - step * g, y, grad))
+    return jax.tree.map(lambda a, b: (a - b) / step, y, moved)
+
+
+@solver_dataclass
+class _ProjectedOptax:
+    """Projected optax steps on ``y`` (the inner solve for a constrained lower level).
+
+    Reports (and stops on) the norm of the gradient mapping at the iterate before the
+    step; ``optimality_fn`` is that mapping, whose zeros are the fixed points of
+    ``y = P(y - step grad_y g(x, y))``, i.e. the minimizers of a convex lower level over
+    the set.
+    """
+
+    fun: Any = static_field()
+    transformation: Any = static_field()
+    project: Any = static_field()
+    step_size: Any = 1.0
+    tol: Any = 0.0
+
+    def init(self, params: PyTree, *args: Any, key: jax.Array | None = None
+             ) -> ProjectedInnerState:
+        del args, key
+        return ProjectedInnerState(jnp.zeros((), jnp.int32), self.transformation.init(params))
+
+    def step(self, params: PyTree, state: ProjectedInnerState, *args: Any,
+             key: jax.Array | None = None) -> tuple[PyTree, ProjectedInnerState, Any]:
+        del key
+        value, grad = jax.value_and_grad(self.fun)(params, *args)
+        new, opt_state = apply(self.transformation, grad, state.opt_state, params, self.project)
+        mapping = gradient_mapping(params, grad, self.project, cast_like(self.step_size, value))
+        return new, ProjectedInnerState(state.count + 1, opt_state), GradientDescentInfo(
+            value, tree_norm(mapping))
+
+    def terminate(self, params: PyTree, state: ProjectedInnerState, info: Any) -> jax.Array:
+        del params, state
+        return info.grad_norm < cast_like(self.tol, info.grad_norm)
+
+    def optimality_fn(self, params: PyTree, *args: Any) -> PyTree:
+        """The gradient mapping (zero at the constrained solution), for implicit diff."""
+        grad = jax.grad(self.fun)(params, *args)
+        return gradient_mapping(params, grad, self.project,
+                                cast_like(self.step_size, jax.tree.leaves(params)[0]))
+
+
+@solver_dataclass
+class GMRES:
+    """Restarted GMRES (``jax.scipy.sparse.linalg.gmres``) for a non-symmetric ``A``.
+
+    The adjoint system of a constrained lower level, ``(I - D (I - eta H))^T u = b``
+    with ``D`` the projection's Jacobian, is not symmetric, so CG does not apply.
+
+    Args:
+        rtol: relative residual tolerance.
+        restart: Krylov subspace size before a restart (static).
+        max_restarts: bound on restarts (static).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from optlib.bilevel import GMRES
+        >>> A = jnp.array([[2.0, 1.0], [0.0, 1.0]])
+        >>> GMRES()(lambda v: A @ v, jnp.array([3.0, 1.0])).round(6).tolist()
+        [1.0, 1.0]
+    """
+
+    rtol: float = 1e-10
+    restart: int = static_field(default=30)
+    max_restarts: int = static_field(default=20)
+
+    def __call__(self, matvec: Any, b: PyTree) -> PyTree:
+        from jax.scipy.sparse.linalg import gmres
+
+        return gmres(matvec, b, tol=self.rtol, atol=0.0, restart=self.restart,
+                     maxiter=self.max_restarts, solve_method="batched")[0]
 
 
 class HypergradientState(NamedTuple):
@@ -70,7 +161,21 @@ class _HypergradientSolver(ChecksInputs):
             return Newton(_inner_objective(self.problem), tol=self._inner_tol(),
                           damping=damping)
         tx = make_transformation(self.inner_optimizer, self.inner_hyperparams, like, "inner")
+        if self.problem.project_inner is not None:
+            return _ProjectedOptax(_inner_objective(self.problem), tx, self.problem.proj_y,
+                                   self._fixed_point_step(), self._inner_tol())
         return OptaxSolver(_inner_objective(self.problem), tx, tol=self._inner_tol())
+
+    def _fixed_point_step(self) -> Any:
+        return 1.0
+
+    def _stationarity(self, x: PyTree, y: PyTree, inner_batch: Any) -> jax.Array:
+        """``||grad_y g||``, or the norm of the gradient mapping for a constrained ``y``."""
+        gy = jax.grad(self.problem.inner, argnums=1)(x, y, inner_batch)
+        if self.problem.project_inner is None:
+            return tree_norm(gy)
+        step = cast_like(self._fixed_point_step(), jax.tree.leaves(y)[0])
+        return tree_norm(gradient_mapping(y, gy, self.problem.proj_y, step))
 
     def _inner_tol(self) -> Any:
         return 0.0
@@ -89,9 +194,10 @@ class _HypergradientSolver(ChecksInputs):
             if extra:
                 raise ValueError(f"inner_optimizer='newton' takes inner_hyperparams "
                                  f"{{'damping': ...}} only, got {sorted(extra)}")
-        if self.problem.project_inner is not None:
-            raise ValueError(f"{type(self).__name__} differentiates an unconstrained lower level; "
-                             "project_inner is not supported (use Penalty for a constrained y)")
+        if self.problem.project_inner is not None and isinstance(self.inner_optimizer, str):
+            raise ValueError(f"{type(self).__name__}: inner_optimizer='newton' solves an "
+                             "unconstrained lower level; with project_inner give an optax "
+                             "inner optimizer (projected steps)")
 
     def hypergradient(self, x: PyTree, y: PyTree, inner_data: PyTree = None,
                       outer_data: PyTree = None, key: jax.Array | None = None
@@ -142,8 +248,7 @@ class _HypergradientSolver(ChecksInputs):
         (value, y_star), grad = jax.value_and_grad(phi, has_aux=True)(x)
         tx = make_transformation(self.outer_optimizer, self.outer_hyperparams, x, "outer")
         x_new, opt_state = apply(tx, grad, state.outer_opt_state, x, self.problem.proj_x)
-        gy = jax.grad(self.problem.inner, argnums=1)(x, y_star, inner_batch)
-        info = BilevelInfo(value, tree_norm(grad), tree_norm(gy))
+        info = BilevelInfo(value, tree_norm(grad), self._stationarity(x, y_star, inner_batch))
         return (x_new, y_star), HypergradientState(state.count + 1, opt_state), info
 
     def terminate(self, params: PyTree, state: HypergradientState, info: BilevelInfo
@@ -163,8 +268,23 @@ class ImplicitDiff(_HypergradientSolver):
     default, or :class:`optlib.Neumann` / :class:`optlib.Direct`) and returns
     ``grad_x f - grad^2_xy g v``. The outer optimizer then takes a step.
 
+    **Constrained lower level** (``problem.project_inner`` set, ``y`` in a closed convex
+    set ``Y``): the inner steps are projected, the inner loop stops on the norm of the
+    gradient mapping ``G(y) = (y - P(y - eta grad_y g(x, y))) / eta`` (``eta`` is
+    ``fixed_point_step``), and the hypergradient is the implicit derivative of the fixed
+    point ``y* = P(y* - eta grad_y g(x, y*))``. With ``D`` the Jacobian of ``P`` at
+    ``y* - eta grad_y g`` (by autodiff), ``dy*/dx = -(I - D (I - eta H))^{-1} eta D
+    grad^2_yx g`` and ``grad Phi = grad_x f + (dy*/dx)^T grad_y f``. The adjoint system is
+    not symmetric, so the default linear solver is then :class:`GMRES` (``Direct`` also
+    works). Where ``y*(x)`` is differentiable (for a box: strict complementarity, every
+    coordinate at a bound has a nonzero gradient), this is its exact derivative and does
+    not depend on ``eta``: coordinates at a bound do not move and the free block solves
+    ``H_FF dy_F = -grad^2_{y_F x} g``. At a degenerate point it is the element of the
+    generalized Jacobian that autodiff's derivative of ``P`` selects.
+
     Args:
-        problem: the :class:`BilevelProblem` (static). ``project_inner`` is not supported.
+        problem: the :class:`BilevelProblem` (static). With ``project_inner`` the inner
+            optimizer must be an optax one (projected steps), not ``"newton"``.
         outer_optimizer: optax transformation or factory for ``x`` (static).
         outer_hyperparams: factory keyword arguments (traced).
         inner_optimizer: optax transformation or factory for ``y`` (static), or
@@ -173,8 +293,13 @@ class ImplicitDiff(_HypergradientSolver):
         inner_hyperparams: factory keyword arguments (traced); for ``"newton"`` only
             ``{"damping": ...}`` is read.
         inner_steps: bound on inner steps per outer step (static).
-        inner_tol: inner stopping tolerance on ``||grad_y g||``.
-        linear_solver: a core linear solver (static).
+        inner_tol: inner stopping tolerance on ``||grad_y g||`` (on the gradient
+            mapping's norm for a constrained lower level).
+        linear_solver: a core linear solver (static); ``None``: ``CG(rtol=1e-10,
+            max_iter=200)``, or ``GMRES()`` for a constrained lower level.
+        fixed_point_step: ``eta`` of the gradient mapping of a constrained lower level.
+            With an exact adjoint solve the hypergradient does not depend on it (where
+            ``y*`` is differentiable); about ``1 / L`` makes :class:`optlib.Neumann` converge.
         tol: stop when the hypergradient norm falls below ``tol`` (``0``: never).
 
     Example:
@@ -198,14 +323,22 @@ class ImplicitDiff(_HypergradientSolver):
     inner_hyperparams: Mapping[str, Any] | None = learning_rate(0.1)
     inner_steps: int = static_field(default=200)
     inner_tol: float = 1e-10
-    linear_solver: Any = static_field(default=CG(rtol=1e-10, max_iter=200))
+    linear_solver: Any = static_field(default=None)
+    fixed_point_step: float = 1.0
     tol: float = 0.0
 
     def _inner_tol(self) -> Any:
         return self.inner_tol
 
+    def _fixed_point_step(self) -> Any:
+        return self.fixed_point_step
+
     def _adjoint(self) -> Any:
-        return ImplicitAdjoint(linear_solver=self.linear_solver)
+        solver = self.linear_solver
+        if solver is None:
+            solver = GMRES() if self.problem.project_inner is not None else CG(rtol=1e-10,
+                                                                               max_iter=200)
+        return ImplicitAdjoint(linear_solver=solver)
 
 
 @solver_dataclass
@@ -216,9 +349,12 @@ class Unrolled(_HypergradientSolver):
     warm start ``y`` and differentiates ``f(x, y_K(x))`` through them with
     :class:`optlib.UnrolledAdjoint` (``lax.scan``; memory linear in ``inner_steps``).
     The hypergradient is exact for the truncated procedure, biased for the true one.
+    With ``problem.project_inner`` the inner steps are projected and the backward pass
+    differentiates through the projections too (autodiff's derivative of ``P``).
 
     Args:
-        problem: the :class:`BilevelProblem` (static). ``project_inner`` is not supported.
+        problem: the :class:`BilevelProblem` (static); ``project_inner`` is applied after
+            every inner step.
         outer_optimizer: optax transformation or factory for ``x`` (static).
         outer_hyperparams: factory keyword arguments (traced).
         inner_optimizer: optax transformation or factory for ``y`` (static).

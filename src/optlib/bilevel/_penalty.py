@@ -75,6 +75,9 @@ class Penalty(ChecksInputs):
     ``momentum=1`` it is plain simultaneous SGD.
 
     Params are ``(x, y)``; run with ``optlib.run(solver, (x0, y0), inner_data, outer_data)``.
+    The paper's appendix (Moreau-envelope terms with a parameter ``rho`` for nonconvex
+    constrained lower levels) could not be read; the inner loops here are plain projected
+    gradient steps (see the bilevel guide for exactly what may differ).
 
     Args:
         problem: the :class:`BilevelProblem` (static); its projections are applied.

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
+from optlib.bilevel._aid import gradient_mapping
 from optlib.bilevel._common import (
     BilevelInfo,
     ChecksInputs,
@@ -42,9 +43,21 @@ def _check_problem(problem: Any) -> None:
 
 def _hvp_pieces(problem: BilevelProblem, x: PyTree, y: PyTree, v: PyTree, inner_batch: Any
                 ) -> tuple[PyTree, PyTree, PyTree]:
-    """``(grad_y g, grad^2_xy g v, grad^2_yy g v)`` from one VJP of ``grad_y g``."""
-    grad_y, vjp = jax.vjp(lambda x, y: jax.grad(problem.inner, argnums=1)(x, y, inner_batch),
-                          x, y)
+    """``(grad_y g, grad^2_xy g v, grad^2_yy g v)`` from one VJP of ``grad_y g``.
+
+    With ``project_inner`` the VJP is that of the gradient mapping
+    ``F(x, y) = y - P(y - grad_y g(x, y))`` (the optimality condition of the constrained
+    lower level, as in :class:`ImplicitDiff` with ``fixed_point_step=1``), so ``v``
+    solves the constrained adjoint system; without it ``F = grad_y g``.
+    """
+
+    def optimality(x: PyTree, y: PyTree) -> tuple[PyTree, PyTree]:
+        grad = jax.grad(problem.inner, argnums=1)(x, y, inner_batch)
+        if problem.project_inner is None:
+            return grad, grad
+        return gradient_mapping(y, grad, problem.proj_y, scalar(1.0, grad)), grad
+
+    _, vjp, grad_y = jax.vjp(optimality, x, y, has_aux=True)
     cross, hvp = vjp(v)
     return grad_y, cross, hvp
 
