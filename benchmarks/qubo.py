@@ -12,7 +12,7 @@ Part B measures sampler throughput (attempted single-variable updates per ns) at
 two host devices, one per core) and dwave-samplers' SimulatedAnnealingSampler (single-threaded
 C++).
 
-Usage: python benchmarks/qubo.py [--quick] [--only mdkp,mis,tsp,samplers]
+Usage: python benchmarks/qubo.py [--quick] [--only mdkp,mis,tsp,samplers] [--methods a,b]
 """
 
 from __future__ import annotations
@@ -111,6 +111,16 @@ def _mdkp_batch(names):
     return insts, _stack(probs), np.array(scales), counts
 
 
+_METHODS: list[str] = []  # --methods: run only the dual methods whose label contains one of these
+
+
+def _selected(methods):
+    """``methods`` (a label -> solver dict) restricted to the ``--methods`` filter."""
+    if not _METHODS:
+        return methods
+    return {k: v for k, v in methods.items() if any(m in k for m in _METHODS)}
+
+
 def bench_mdkp(quick):
     names = qubo_instance_names("mdkp")
     if quick:
@@ -131,7 +141,7 @@ def bench_mdkp(quick):
     lp = np.array([-linprog(-i.profits, A_ub=i.weights, b_ub=i.capacities, bounds=(0, 1),
                             method="highs").fun for i in insts])
     rows, per_instance = [], []
-    for label, (solver, max_steps) in methods.items():
+    for label, (solver, max_steps) in _selected(methods).items():
         out, run_s, compile_s = _run_batch(solver, batch, max_steps)
         primal = -np.asarray(out.state.best_primal) * scales
         dual = -np.asarray(out.state.best_dual) * scales
@@ -204,7 +214,7 @@ def bench_mis(quick):
     }
     opt = np.array([qubo_optimum("mis", nm) for nm in names])
     rows = []
-    for label, solver in methods.items():
+    for label, solver in _selected(methods).items():
         out, run_s, compile_s = _run_batch(solver, batch, steps)
         found = -np.asarray(out.state.best_primal)
         rows.append({"method": label, "graphs": len(names),
@@ -228,9 +238,9 @@ def bench_tsp(quick):
         arc_slack = arc.num_variables + slack_variable_count(arc)
         sa = SimulatedAnnealing(num_reads=32, num_sweeps=200)
         opt = qubo_optimum("tsp", nm)
-        for label, solver in {"subgradient (Polyak) + SA": SubgradientDual(sa),
-                              "augmented Lagrangian + SA": AugmentedLagrangian(sa, rho=1.0)
-                              }.items():
+        for label, solver in _selected({"subgradient (Polyak) + SA": SubgradientDual(sa),
+                                        "augmented Lagrangian + SA": AugmentedLagrangian(
+                                            sa, rho=1.0)}).items():
             out, run_s, compile_s = _run_batch(solver, _stack([prob]), 20 if quick else 40)
             length = float(out.state.best_primal[0]) * scale
             rows.append({"instance": nm, "method": label,
@@ -371,7 +381,11 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer instances and steps")
     parser.add_argument("--only", default="mdkp,mis,tsp,samplers",
                         help="comma-separated parts to run (a long run can be split)")
+    parser.add_argument("--methods", default="",
+                        help="comma-separated substrings: run only the dual methods whose label "
+                             "contains one (splits a long run into short locked invocations)")
     args = parser.parse_args()
+    _METHODS[:] = [m for m in args.methods.split(",") if m]
     parts = set(args.only.split(","))
     unknown = parts - {"mdkp", "mis", "tsp", "samplers"}
     if unknown:
@@ -405,6 +419,9 @@ def main():
         results.update(sampler_throughput=thr_rows, time_to_target=ttt_rows)
     results.update(peak_memory_mb=peak_memory_mb(), load_average_after=os.getloadavg())
     name = "qubo" if len(parts) == 4 else "qubo_" + "_".join(sorted(parts))
+    if _METHODS:
+        name += "_" + "_".join("".join(c for c in m.lower() if c.isalnum()) for m in _METHODS)
+        results.update(methods=list(_METHODS))
     path = write_results(name, results)
     print(f"\nwrote {path}; load average {os.getloadavg()}")
 
