@@ -49,7 +49,12 @@ import numpy as np
 import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import machine_info, markdown_table, peak_memory_mb  # noqa: E402
+from _harness import (  # noqa: E402
+    machine_info,
+    markdown_table,
+    peak_memory_mb,
+    time_interleaved,
+)
 
 import optlib  # noqa: E402
 import optlib.curvature as oc  # noqa: E402
@@ -250,6 +255,47 @@ def summary_row(rec, c):
     }
 
 
+def step_timing(cfg):
+    """Interleaved step times of Adam and K-FAC (same load for all): ``--timing-chunk`` steps
+    per call from the same start, K-FAC with the tuned hyperparameters and inverses every
+    ``--inverse-every`` steps (amortised) and, with ``--timing-worst``, every step."""
+    problem = make_problem(cfg, cfg.xi, cfg.cost)
+    hyper = {"learning_rate": cfg.kfac_lrs[0], "damping": cfg.dampings[0]}
+    if cfg.kl_clips[0] is not None:
+        hyper["kl_clip"] = cfg.kl_clips[0]
+    if cfg.momenta[0]:
+        hyper["momentum"] = cfg.momenta[0]
+    rows = []
+    for hidden in cfg.timing_hidden:
+        policy = h.LSTMHedger(hidden)
+        solvers = {"adam": h.DeepHedger(problem, policy, optax.adam,
+                                        {"learning_rate": cfg.adam_lrs[0]}, num_paths=cfg.paths)}
+        for ie in dict.fromkeys((cfg.inverse_every, 1) if cfg.timing_worst
+                                else (cfg.inverse_every,)):
+            solvers[f"kfac (inverse every {ie})"] = h.DeepHedger(
+                problem, policy, functools.partial(oc.kfac, inverse_every=ie,
+                                                   sequence="recurrent"),
+                hyper, num_paths=cfg.paths, stats_paths=cfg.stats_paths)
+        fns = {}
+        for name, solver in solvers.items():
+            p0 = solver.init_params(jax.random.key(0))
+            fns[name] = (lambda key, solver=solver, p0=p0: optlib.run(
+                solver, p0, key=key, max_steps=cfg.timing_chunk).params)
+        load = load_average()
+        t = time_interleaved(fns, jax.random.key(3), repeats=cfg.timing_repeats)
+        base = t["adam"]["median_s"]
+        for name, r in t.items():
+            rows.append({"H": hidden, "optimizer": name, "paths": cfg.paths,
+                         "stats paths": cfg.stats_paths if name != "adam" else None,
+                         "ms/step (median)": 1e3 * r["median_s"] / cfg.timing_chunk,
+                         "IQR ms/step": 1e3 * r["iqr_s"] / cfg.timing_chunk,
+                         "ratio to Adam": r["median_s"] / base,
+                         "compile s": r["compile_s"], "load before": load,
+                         "load after": load_average()})
+        print(markdown_table(rows[-len(t):]), flush=True)
+    return rows
+
+
 def kfac_jax_section(cfg):
     """kfac-jax on the MLP policy (MSE, its squared-error loss) and on the LSTM (diagonal)."""
     rows = []
@@ -346,6 +392,13 @@ def main() -> None:
     parser.add_argument("--stats-paths-list", type=int, nargs="+", default=None,
                         help="K-FAC statistics subsample sizes to sweep (default: --stats-paths)")
     parser.add_argument("--peers", action="store_true", help="run the kfac-jax section")
+    parser.add_argument("--timing", action="store_true",
+                        help="interleaved step times (first --adam-lrs / K-FAC values)")
+    parser.add_argument("--timing-hidden", type=int, nargs="+", default=[32])
+    parser.add_argument("--timing-chunk", type=int, default=10)
+    parser.add_argument("--timing-worst", action="store_true",
+                        help="also time K-FAC with inverses refreshed every step")
+    parser.add_argument("--timing-repeats", type=int, default=7)
     parser.add_argument("--table", action="store_true", help="render the cached settings")
     parser.add_argument("--force", action="store_true", help="rerun cached runs")
     parser.add_argument("--cache", type=Path, default=CACHE,
@@ -374,6 +427,13 @@ def main() -> None:
         return
     print(machine_info(), flush=True)
     t0 = time.perf_counter()
+    if cfg.timing:
+        rows = step_timing(cfg)
+        out = cache / f"step_timing_p{cfg.paths}_s{cfg.stats_paths}.json"
+        out.write_text(json.dumps({"rows": rows, "machine": machine_info(),
+                                   "config": vars(cfg)}, indent=1, default=str))
+        print(f"wrote {out}")
+        return
     if cfg.peers:
         rows = kfac_jax_section(cfg)
         out = cache / "peers.json"
