@@ -25,7 +25,7 @@ import optlib.curvature as oc
 import optlib.hedging as h
 
 # K-FAC at S0 = 100 needs its trust region (kl_clip); without it the first steps diverge.
-KFAC = {"learning_rate": 0.3, "damping": 0.1, "kl_clip": 1e-3, "momentum": 0.9}
+KFAC = {"learning_rate": 0.3, "damping": 0.1, "kl_clip": 0.03}
 
 
 def main() -> None:
