@@ -49,7 +49,12 @@ import numpy as np
 import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import machine_info, markdown_table, peak_memory_mb  # noqa: E402
+from _harness import (  # noqa: E402
+    machine_info,
+    markdown_table,
+    peak_memory_mb,
+    time_interleaved,
+)
 
 import optlib  # noqa: E402
 import optlib.curvature as oc  # noqa: E402
@@ -137,8 +142,11 @@ def setting_name(cfg):
             f"_n{cfg.steps}_p{cfg.paths}")
 
 
-def run_one(cfg, opt, lr, damping=None, kl_clip=None):
+def run_one(cfg, opt, lr, damping=None, kl_clip=None, momentum=0.0, inverse_every=None,
+            stats_paths=None):
     """Trains one optimizer at one learning rate on every seed; returns a JSON record."""
+    inverse_every = inverse_every or cfg.inverse_every
+    stats_paths = stats_paths or cfg.stats_paths
     problem = make_problem(cfg, cfg.xi, cfg.cost)
     test = problem.simulate(jax.random.key(99), cfg.test_paths)
     policy = h.LSTMHedger(cfg.hidden)
@@ -150,9 +158,11 @@ def run_one(cfg, opt, lr, damping=None, kl_clip=None):
         hyper = {"learning_rate": lr, "damping": damping}
         if kl_clip is not None:
             hyper["kl_clip"] = kl_clip
+        if momentum:
+            hyper["momentum"] = momentum
         solver = h.DeepHedger(problem, policy, functools.partial(
-            oc.kfac, inverse_every=cfg.inverse_every, sequence="recurrent"), hyper,
-            num_paths=cfg.paths, stats_paths=cfg.stats_paths)
+            oc.kfac, inverse_every=inverse_every, sequence="recurrent"), hyper,
+            num_paths=cfg.paths, stats_paths=stats_paths)
     load_before = load_average()
     ph, st, final, per_step, compile_s = train(solver, cfg.seeds, cfg.steps, cfg.eval_every)
     curve = test_curve(solver, ph, test)
@@ -160,8 +170,10 @@ def run_one(cfg, opt, lr, damping=None, kl_clip=None):
     print(f"  {setting_name(cfg)} {opt} lr={lr:g}: final test risk "
           f"{float(np.mean(m.risk)):.5f} ± {ci95(m.risk):.1e}, "
           f"{1e3 * per_step:.1f} ms/step, compile {compile_s:.1f} s", flush=True)
-    return dict(opt=opt, lr=lr, damping=damping, kl_clip=kl_clip,
-                curve=curve.tolist(), curve_steps=st.tolist(),
+    return dict(opt=opt, lr=lr, damping=damping, kl_clip=kl_clip, momentum=momentum,
+                inverse_every=inverse_every if opt == "kfac" else None,
+                stats_paths=stats_paths if opt == "kfac" else None, curve=curve.tolist(),
+                curve_steps=st.tolist(),
                 ms_per_step=1e3 * per_step, compile_s=compile_s,
                 risk=np.asarray(m.risk).tolist(), cost=np.asarray(m.cost).tolist(),
                 var=np.asarray(m.pnl_var).tolist(), turnover=np.asarray(m.turnover).tolist(),
@@ -203,7 +215,10 @@ def combine(rec):
     target = float(ca[:, -1].mean())
     a_steps, k_steps = steps_to(sa, ca, target), steps_to(sk, ck, target)
     out = dict(adam_lr=a["lr"], kfac_lr=k["lr"], kfac_damping=k["damping"],
-               kfac_kl_clip=k["kl_clip"], target=target,
+               kfac_kl_clip=k["kl_clip"], kfac_momentum=k.get("momentum", 0.0),
+               kfac_inverse_every=k.get("inverse_every", rec["inverse_every"]),
+               kfac_stats_paths=k.get("stats_paths", rec["stats_paths"]),
+               kfac_name=bk, adam_name=ba, target=target,
                adam_steps_to_target=a_steps, kfac_steps_to_target=k_steps,
                sweep={n: float(np.mean(r["risk"])) for n, r in runs.items()})
     for name, r in (("adam", a), ("kfac", k)):
@@ -224,7 +239,9 @@ def summary_row(rec, c):
         "S0": rec["s0"], "xi": rec["xi"], "cost": rec["cost"], "H": rec["hidden"],
         "seeds": rec["seeds"], "steps": rec["steps"],
         "lr Adam / K-FAC": f"{c['adam_lr']:g} / {c['kfac_lr']:g}",
-        "K-FAC damping, kl_clip": f"{c['kfac_damping']:g}, {c['kfac_kl_clip']}",
+        "K-FAC damping, kl_clip, momentum, inverse every, stats paths":
+            f"{c['kfac_damping']:g}, {c['kfac_kl_clip']}, {c['kfac_momentum']:g}, "
+            f"{c['kfac_inverse_every']}, {c['kfac_stats_paths']}",
         "Adam risk": f"{c['adam_risk']:.4f} ± {c['adam_risk_ci']:.4f}",
         "K-FAC risk": f"{c['kfac_risk']:.4f} ± {c['kfac_risk_ci']:.4f}",
         "BS / Heston delta": f"{rec['bs_risk']:.4f} / {rec['heston_delta_risk']:.4f}",
@@ -236,6 +253,47 @@ def summary_row(rec, c):
         "cost K-FAC vs Adam": f"{rel('cost'):+.1%}" if rec["cost"] > 0 else "n/a",
         "P&L var K-FAC vs Adam": f"{rel('var'):+.1%}",
     }
+
+
+def step_timing(cfg):
+    """Interleaved step times of Adam and K-FAC (same load for all): ``--timing-chunk`` steps
+    per call from the same start, K-FAC with the tuned hyperparameters and inverses every
+    ``--inverse-every`` steps (amortised) and, with ``--timing-worst``, every step."""
+    problem = make_problem(cfg, cfg.xi, cfg.cost)
+    hyper = {"learning_rate": cfg.kfac_lrs[0], "damping": cfg.dampings[0]}
+    if cfg.kl_clips[0] is not None:
+        hyper["kl_clip"] = cfg.kl_clips[0]
+    if cfg.momenta[0]:
+        hyper["momentum"] = cfg.momenta[0]
+    rows = []
+    for hidden in cfg.timing_hidden:
+        policy = h.LSTMHedger(hidden)
+        solvers = {"adam": h.DeepHedger(problem, policy, optax.adam,
+                                        {"learning_rate": cfg.adam_lrs[0]}, num_paths=cfg.paths)}
+        for ie in dict.fromkeys((cfg.inverse_every, 1) if cfg.timing_worst
+                                else (cfg.inverse_every,)):
+            solvers[f"kfac (inverse every {ie})"] = h.DeepHedger(
+                problem, policy, functools.partial(oc.kfac, inverse_every=ie,
+                                                   sequence="recurrent"),
+                hyper, num_paths=cfg.paths, stats_paths=cfg.stats_paths)
+        fns = {}
+        for name, solver in solvers.items():
+            p0 = solver.init_params(jax.random.key(0))
+            fns[name] = (lambda key, solver=solver, p0=p0: optlib.run(
+                solver, p0, key=key, max_steps=cfg.timing_chunk).params)
+        load = load_average()
+        t = time_interleaved(fns, jax.random.key(3), repeats=cfg.timing_repeats)
+        base = t["adam"]["median_s"]
+        for name, r in t.items():
+            rows.append({"H": hidden, "optimizer": name, "paths": cfg.paths,
+                         "stats paths": cfg.stats_paths if name != "adam" else None,
+                         "ms/step (median)": 1e3 * r["median_s"] / cfg.timing_chunk,
+                         "IQR ms/step": 1e3 * r["iqr_s"] / cfg.timing_chunk,
+                         "ratio to Adam": r["median_s"] / base,
+                         "compile s": r["compile_s"], "load before": load,
+                         "load after": load_average()})
+        print(markdown_table(rows[-len(t):]), flush=True)
+    return rows
 
 
 def kfac_jax_section(cfg):
@@ -327,7 +385,20 @@ def main() -> None:
                         help="K-FAC trust region lr^2 g^T F^-1 g <= kl_clip (one compile per "
                              "value list: all values must be given, or none)")
     parser.add_argument("--inverse-every", type=int, default=5)
+    parser.add_argument("--momenta", type=float, nargs="+", default=[0.0],
+                        help="K-FAC heavy-ball momentum values")
+    parser.add_argument("--inverse-everys", type=int, nargs="+", default=None,
+                        help="K-FAC inverse refresh periods to sweep (default: --inverse-every)")
+    parser.add_argument("--stats-paths-list", type=int, nargs="+", default=None,
+                        help="K-FAC statistics subsample sizes to sweep (default: --stats-paths)")
     parser.add_argument("--peers", action="store_true", help="run the kfac-jax section")
+    parser.add_argument("--timing", action="store_true",
+                        help="interleaved step times (first --adam-lrs / K-FAC values)")
+    parser.add_argument("--timing-hidden", type=int, nargs="+", default=[32])
+    parser.add_argument("--timing-chunk", type=int, default=10)
+    parser.add_argument("--timing-worst", action="store_true",
+                        help="also time K-FAC with inverses refreshed every step")
+    parser.add_argument("--timing-repeats", type=int, default=7)
     parser.add_argument("--table", action="store_true", help="render the cached settings")
     parser.add_argument("--force", action="store_true", help="rerun cached runs")
     parser.add_argument("--cache", type=Path, default=CACHE,
@@ -356,6 +427,13 @@ def main() -> None:
         return
     print(machine_info(), flush=True)
     t0 = time.perf_counter()
+    if cfg.timing:
+        rows = step_timing(cfg)
+        out = cache / f"step_timing_p{cfg.paths}_s{cfg.stats_paths}.json"
+        out.write_text(json.dumps({"rows": rows, "machine": machine_info(),
+                                   "config": vars(cfg)}, indent=1, default=str))
+        print(f"wrote {out}")
+        return
     if cfg.peers:
         rows = kfac_jax_section(cfg)
         out = cache / "peers.json"
@@ -371,15 +449,21 @@ def main() -> None:
         stats_paths=cfg.stats_paths, test_paths=cfg.test_paths, eval_every=cfg.eval_every,
         inverse_every=cfg.inverse_every, paper=PAPER,
         machine=machine_info(), runs={}, **baselines(cfg))
-    todo = [("adam", lr, None, None) for lr in cfg.adam_lrs] + [
-        ("kfac", lr, d, c) for c in cfg.kl_clips for d in cfg.dampings for lr in cfg.kfac_lrs]
-    for opt, lr, damping, kl_clip in todo:
-        name = f"{opt} lr={lr:g}" + (f" damping={damping:g} kl_clip={kl_clip}"
-                                     if opt == "kfac" else "")
+    todo = [("adam", lr, None, None, 0.0, None, None) for lr in cfg.adam_lrs] + [
+        ("kfac", lr, d, c, m, ie, sp) for sp in (cfg.stats_paths_list or [cfg.stats_paths])
+        for ie in (cfg.inverse_everys or [cfg.inverse_every]) for m in cfg.momenta
+        for c in cfg.kl_clips for d in cfg.dampings for lr in cfg.kfac_lrs]
+    for opt, lr, damping, kl_clip, mom, ie, sp in todo:
+        name = f"{opt} lr={lr:g}"
+        if opt == "kfac":
+            # Suffixes only where a value differs from the setting's record (older names stay).
+            name += (f" damping={damping:g} kl_clip={kl_clip}" + (f" momentum={mom:g}" if mom
+                     else "") + (f" inverse_every={ie}" if ie != rec["inverse_every"] else "")
+                     + (f" stats_paths={sp}" if sp != rec["stats_paths"] else ""))
         if name in rec["runs"] and not cfg.force:
             print(f"  {name}: cached")
             continue
-        rec["runs"][name] = run_one(cfg, opt, lr, damping, kl_clip)
+        rec["runs"][name] = run_one(cfg, opt, lr, damping, kl_clip, mom, ie, sp)
         out.write_text(json.dumps(rec, indent=1))
     c = combine(rec)
     if c is not None:

@@ -316,6 +316,22 @@ def test_adaptive_damping_and_kl_clip_and_errors():
     quad = -float(optax.tree.vdot(upd_free, grads)) / 100.0  # g^T F^-1 g
     step = -float(optax.tree.vdot(upd, grads)) / quad  # the clipped learning rate
     assert step**2 * quad == pytest.approx(1e-4, rel=1e-10)  # the bound is active
+    # Momentum: v_1 = d_1, v_2 = m v_1 + d_2 on the (same) K-FAC steps d_k.
+    def two(opt):
+        def f(p, g):
+            s = opt.init(p)
+            u1, s = opt.update(g, s, p, curvature=stats)
+            return u1, opt.update(g, s, p, curvature=stats)[0]
+        return jax.jit(f)(params, grads)
+
+    (d1, d2), (v1, v2) = two(oc.kfac(0.1, damping=1e-2)), two(oc.kfac(0.1, damping=1e-2,
+                                                                       momentum=0.5))
+    for d, v, want in zip(jax.tree.leaves((d1, d2)), jax.tree.leaves((v1, v2)),
+                          jax.tree.leaves((d1, jax.tree.map(lambda x, y: 0.5 * x + y, d1, d2)))):
+        np.testing.assert_allclose(v, want, rtol=1e-12, atol=1e-15)
+        assert not np.allclose(d, 0.0)
+    with pytest.raises(ValueError, match="momentum"):
+        oc.kfac(momentum=1.0)
     with pytest.raises(ValueError, match="curvature"):
         clipped.update(grads, clipped.init(params), params)
     with pytest.raises(ValueError, match="sequence"):

@@ -14,7 +14,6 @@ import pytest
 import optlib
 import optlib.curvature as oc
 import optlib.hedging as h
-from optlib._testing import count_compilations
 
 _spec = importlib.util.spec_from_file_location(
     "cases_hedging", pathlib.Path(__file__).parents[1] / "contract" / "cases_hedging.py")
@@ -26,36 +25,6 @@ KFAC_CASE, ADAM_CASE = cases.CASES
 def _err(result, solution):
     return max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
                for a, b in zip(jax.tree.leaves(result.params), jax.tree.leaves(solution)))
-
-
-def test_kfac_contract_least_squares_hedge():
-    case = KFAC_CASE
-    params, args, solution = case.make_problem(0)
-    first = optlib.run(case.solver, params, *args, max_steps=case.max_steps)
-    assert optlib.Status(int(first.status)) is optlib.Status.SUCCESS
-    assert _err(first, solution) < case.atol
-    # A new learning-rate value does not recompile; the result is still the LS solution.
-    second = case.with_hyperparameter(case.solver, case.hyperparameter_values[1])
-    with count_compilations() as n:
-        result = optlib.run(second, params, *args, max_steps=case.max_steps)
-        jax.block_until_ready(result.params)
-    assert n() == 0 and _err(result, solution) < case.atol
-    # vmap over two problems.
-    probs = [case.make_problem(s) for s in (1, 2)]
-    stack = lambda *xs: jnp.stack(xs)  # noqa: E731
-    batched = jax.vmap(lambda p, a: optlib.run(case.solver, p, *a, max_steps=case.max_steps))(
-        jax.tree.map(stack, *[p[0] for p in probs]), jax.tree.map(stack, *[p[1] for p in probs]))
-    for i, (_, _, sol) in enumerate(probs):
-        assert _err(jax.tree.map(lambda x, i=i: x[i], batched), sol) < case.atol
-    # float32 in, float32 out.
-    p32, a32 = jax.tree.map(lambda x: x.astype(jnp.float32), (params, args))
-    r32 = optlib.run(case.solver, p32, *a32, max_steps=case.max_steps)
-    assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(r32.params))
-    assert _err(r32, solution) < case.float32_atol
-    # NaN parameters give a status, not an exception.
-    nan = jax.tree.map(lambda x: jnp.full_like(x, jnp.nan), params)
-    assert optlib.Status(int(optlib.run(case.solver, nan, *args, max_steps=5).status)) is \
-        optlib.Status.NONFINITE
 
 
 def test_adam_contract_least_squares_hedge():

@@ -49,12 +49,15 @@ class KFACState(NamedTuple):
         blocks: dict from kernel path to :class:`KFACBlockState`.
         damping: current Tikhonov damping.
         rho: last reduction ratio of the adaptive damping rule (``nan`` if never measured).
+        velocity: the last update (a params-shaped pytree), used by ``momentum``; ``None``
+            when ``momentum`` is zero.
     """
 
     count: jax.Array
     blocks: dict[str, KFACBlockState]
     damping: jax.Array
     rho: jax.Array
+    velocity: PyTree = None
 
 
 class KFACTransformation(optax.GradientTransformationExtraArgs):
@@ -84,7 +87,7 @@ def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
          kl_clip: float | None = None, adaptive_damping: bool = False,
          damping_every: int = 5, damping_decay: float = 0.9 ** 5,
          min_damping: float = 1e-8, max_damping: float = 1e4,
-         axis_name: str | None = None) -> KFACTransformation:
+         momentum: float = 0.0, axis_name: str | None = None) -> KFACTransformation:
     """Kronecker-factored approximate curvature (K-FAC) preconditioning.
 
     Every 2-D parameter whose name ends in ``kernel`` (shape ``(d_in, d_out)``, the
@@ -109,7 +112,9 @@ def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
     F^{-1} g`` for ``d = -e F^{-1} g``; Martens & Grosse use the exact GGN there). It
     needs the extra arguments ``value`` and ``value_fn`` (given by
     :class:`optlib.OptaxSolver` and the hedging trainer). ``kl_clip`` rescales the step
-    so that ``lr^2 g^T F^{-1} g <= kl_clip``.
+    so that ``lr^2 g^T F^{-1} g <= kl_clip``. ``momentum`` ``m`` turns the (clipped)
+    preconditioned step ``d_k`` into ``v_k = m v_{k-1} + d_k`` (heavy ball on the K-FAC
+    direction, as in Martens & Grosse's fixed-momentum variant); ``m = 0`` is plain K-FAC.
 
     Args:
         learning_rate: step size or optax schedule.
@@ -125,6 +130,7 @@ def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
         damping_decay: multiplicative damping change per adaptation, in (0, 1).
         min_damping: lower bound of the adapted damping.
         max_damping: upper bound of the adapted damping.
+        momentum: heavy-ball coefficient on the K-FAC step, in [0, 1).
         axis_name: average the factor statistics over this mapped axis (``shard_map``/``pmap``).
 
     Returns:
@@ -170,6 +176,9 @@ def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
                                 ("damping_decay", damping_decay, 0.0, 1.0)):
         if isinstance(value, (int, float)) and not lo < value < hi:
             raise ValueError(f"{name} must be in ({lo:g}, {hi:g}), got {value!r}")
+    if isinstance(momentum, (int, float)) and not 0.0 <= momentum < 1.0:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+    use_momentum = not (isinstance(momentum, (int, float)) and momentum == 0.0)
     if kl_clip is not None and isinstance(kl_clip, (int, float)) and kl_clip <= 0:
         raise ValueError(f"kl_clip must be positive, got {kl_clip!r}")
 
@@ -184,8 +193,9 @@ def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
                 jnp.zeros_like(eye_a), jnp.zeros_like(eye_g), jnp.zeros_like(eye_a),
                 jnp.zeros_like(eye_g), eye_a, eye_g, jnp.ones((d_in, d_out), dt))
         dtype = jax.tree.leaves(params)[0].dtype if jax.tree.leaves(params) else jnp.float32
+        velocity = jax.tree.map(jnp.zeros_like, params) if use_momentum else None
         return KFACState(jnp.zeros((), jnp.int32), blocks, jnp.asarray(damping, dtype),
-                         jnp.asarray(jnp.nan, dtype))
+                         jnp.asarray(jnp.nan, dtype), velocity)
 
     def update(updates: PyTree, state: KFACState, params: PyTree | None = None, *,
                curvature: Mapping[str, tuple[jax.Array, jax.Array]] | None = None,
@@ -254,6 +264,13 @@ def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
                                                                      jnp.finfo(dtype).tiny)))
         new_updates = jax.tree_util.tree_unflatten(
             treedef, [(-scale * out[_path_str(p)]).astype(leaf.dtype) for p, leaf in flat])
+        step_updates = new_updates   # the damping rule's quadratic model is of this step
+        velocity = state.velocity
+        if use_momentum:
+            m = jnp.asarray(momentum, dtype)
+            new_updates = jax.tree.map(lambda v, d: (m * v + d).astype(d.dtype),
+                                       state.velocity, step_updates)
+            velocity = new_updates
         new_damping, rho = state.damping, state.rho
         if adaptive_damping:
             if value is None or value_fn is None or params is None:
@@ -261,7 +278,7 @@ def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
                                  "and value_fn")
 
             def adapt():
-                trial = value_fn(optax.apply_updates(params, new_updates))
+                trial = value_fn(optax.apply_updates(params, step_updates))
                 model = -scale * (1.0 - 0.5 * scale) * quad
                 ratio = (trial - value) / jnp.minimum(model, -jnp.finfo(dtype).tiny)
                 factor = jnp.where(ratio < 0.25, 1.0 / damping_decay,
@@ -271,6 +288,6 @@ def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
 
             new_damping, rho = jax.lax.cond(count % damping_every == damping_every - 1, adapt,
                                             lambda: (state.damping, state.rho))
-        return new_updates, KFACState(count + 1, new_blocks, new_damping, rho)
+        return new_updates, KFACState(count + 1, new_blocks, new_damping, rho, velocity)
 
     return KFACTransformation(init, update)
