@@ -3,8 +3,9 @@
 Deng, Bello, Aragam & Ravikumar, "Optimizing NOTEARS Objectives via Topological Swaps",
 ICML 2023. The released code refits every node a swap touches with scikit-learn; here the
 least-squares inner problem of an order is one Cholesky factor of the permuted Gram matrix
-and a swap's score change comes from re-triangularizing a small block of that factor
-(Givens rotations), evaluated for all candidates in one batched call inside a compiled loop.
+and a swap's score change has a closed form in that factor and its inverse (``O(m)`` per
+candidate for a block of ``m`` positions), evaluated for all candidates in one batched call
+inside a compiled loop.
 """
 
 from __future__ import annotations
@@ -176,12 +177,10 @@ class TopoSwap:
       ``Sigma = X^T X / n`` and ``L`` the Cholesky factor of ``Sigma`` permuted to the order,
       node ``k``'s residual variance is ``L_kk^2``, so least squares is ``1/2 sum_k L_kk^2``
       and the non-equal-variance likelihood ``1/2 sum_k log L_kk^2``. A swap of positions
-      ``p < q`` changes only ``L_kk`` for ``k`` in ``p..q``: the Cholesky factor of the block
-      ``L[p:q, p:q] L[p:q, p:q]^T`` with its first and last rows and columns exchanged gives
-      them; it is obtained without forming that product, by Givens rotations of the block
-      ``L[p:q, p:q]`` with its first and last rows exchanged (``O(m^2)`` for ``m = q - p + 1``).
-      All candidates are evaluated in one batched call on blocks padded to a few static sizes
-      (``buckets``).
+      ``p < q`` changes only ``L_kk`` for ``k`` in ``p..q``, and each new value has a closed
+      form in ``L`` and ``L^{-1}`` from prefix sums (``O(m)`` for ``m = q - p + 1``, see
+      ``_swap_variances``). Every ranked candidate is evaluated, in one batched call per chunk
+      of ``size_small`` candidates.
     * a node model (:class:`LeastSquaresNode`, :class:`L1LeastSquaresNode`,
       :class:`LogisticNode`, :class:`MLPNode`): every touched node is refitted by the
       model's iterative solver, ``vmap``-ed over candidates and nodes, warm-started.
@@ -196,7 +195,8 @@ class TopoSwap:
         no_large_search: how many successful large-set searches are allowed (traced).
         buckets: ``((block_size, capacity), ...)``: candidates whose block (``q - p + 1``
             positions) fits a bucket are evaluated there, the best-ranked ``capacity`` of them
-            per round; others wait for a later round. ``None``: one bucket up to ``d = 64``,
+            per round; others wait for a later round. ``None``: the Cholesky engine evaluates
+            every candidate; node models use one bucket up to ``d = 64``,
             else sizes 32, 128, 512, ..., ``d`` with full capacity at 32 and capacity
             shrinking like ``1 / size`` beyond; ``"exact"`` evaluates every candidate.
         center: centre the data (least-squares engines); the released code does not.
