@@ -72,90 +72,129 @@ def _load() -> float:
     return round(os.getloadavg()[0], 1)
 
 
-def _child(queue, name, X, kwargs):
-    if name == "dagma":
-        from dagma.linear import DagmaLinear
+def _child(queue, name, X, kwargs, threads):
+    from threadpoolctl import threadpool_limits
 
-        t0 = time.perf_counter()
-        W = DagmaLinear(loss_type="l2").fit(X.copy(), **kwargs)
-    else:
-        t0 = time.perf_counter()
-        W = dag.Notears(**kwargs).fit(X).W
-    queue.put((np.asarray(W), time.perf_counter() - t0))
+    with threadpool_limits(limits=threads):  # BLAS (OpenBLAS) and OpenMP pools
+        if name == "dagma":
+            from dagma.linear import DagmaLinear
+
+            calls = []
+            minimize = DagmaLinear.minimize
+
+            def counted(self, W, mu, max_iter, s, lr, *args, **kw):  # DAGMA's inner solves
+                t1 = time.perf_counter()
+                out = minimize(self, W, mu, max_iter, s, lr, *args, **kw)
+                calls.append({"mu": mu, "s": s, "lr": lr, "ok": bool(out[1]),
+                              "seconds": round(time.perf_counter() - t1, 2)})
+                return out
+
+            DagmaLinear.minimize = counted
+            t0, c0 = time.perf_counter(), time.process_time()
+            W = DagmaLinear(loss_type="l2").fit(X.copy(), **kwargs)
+        else:
+            calls = []
+            t0, c0 = time.perf_counter(), time.process_time()
+            W = dag.Notears(**kwargs).fit(X).W
+        queue.put((np.asarray(W), time.perf_counter() - t0, time.process_time() - c0, calls))
 
 
-def run_capped(name: str, X: np.ndarray, cap: float, **kwargs):
-    """Runs DAGMA or NOTEARS in a child process; ``(W, seconds)`` or ``(None, cap)``."""
+def run_capped(name: str, X: np.ndarray, cap: float, threads: int = 1, **kwargs):
+    """Runs DAGMA or NOTEARS in a child process with ``threads`` BLAS threads.
+
+    Returns:
+        ``(W, wall seconds, CPU seconds, inner calls)``, or ``(None, cap, None, [])`` when the
+        cap was hit.
+    """
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(queue, name, X, kwargs), daemon=True)
+    proc = ctx.Process(target=_child, args=(queue, name, X, kwargs, threads), daemon=True)
     proc.start()
     try:
-        W, t = queue.get(timeout=cap + 60)  # + start-up (imports) of the child
+        W, t, cpu, calls = queue.get(timeout=cap + 60)  # + start-up (imports) of the child
     except Exception:  # noqa: BLE001 - queue.Empty: the cap was hit
-        W, t = None, cap
+        W, t, cpu, calls = None, cap, None, []
     proc.kill()
     proc.join()
     if W is not None and t > cap:
-        W, t = None, cap
-    return W, t
+        W, t, cpu = None, cap, None
+    return W, t, cpu, calls
 
 
 def run_topo(X, seed, score="least_squares", **kw):
+    """Two calls: the first compiles. Returns (result, wall s, CPU s, compile s) of the second
+    call, compile = first wall - second wall."""
     solver = dag.TopoSwap(score=score)
     t0 = time.perf_counter()
     solver.fit(X, key=jax.random.key(seed), **kw)
     first = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     res = solver.fit(X, key=jax.random.key(seed), **kw)
-    run = time.perf_counter() - t0
-    return res, run, max(first - run, 0.0)
+    run, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return res, run, cpu, max(first - run, 0.0)
 
 
-def synthetic(configs, dagma_max_d, notears_max_d, cap, n=1000, seed=0):
+def synthetic(configs, dagma_max_d, notears_max_d, cap, n=1000, seed=0,
+              methods=("topo", "dagma", "notears"), threads=(1,), notears_cap=None):
     rows = []
     for d, graph, sem in configs:
         B, X = problem(seed, d, graph, sem, n)
         truth = refit_ls(X, B)
         base = {"d": d, "graph": graph, "noise": sem, "n": n}
-        c0 = time.process_time()
-        res, t, c = run_topo(X, seed)
-        rows.append({**base, "method": "TopoSwap", "time_s": round(t, 3),
-                     "compile_s": round(c, 2), "rounds": res.num_rounds,
-                     "cpu_s_both_calls": round(time.process_time() - c0, 1),
-                     **evaluate(B, res.W, X), "true_refit_ls": round(truth, 4),
-                     "load": _load()})
-        print(rows[-1], flush=True)
+        if "topo" in methods:
+            load0 = _load()
+            res, t, cpu, c = run_topo(X, seed)
+            rows.append({**base, "method": "TopoSwap", "time_s": round(t, 3),
+                         "cpu_s": round(cpu, 2), "compile_s": round(c, 2),
+                         "rounds": res.num_rounds, **evaluate(B, res.W, X),
+                         "true_refit_ls": round(truth, 4), "load": f"{load0}-{_load()}"})
+            print(rows[-1], flush=True)
         for name, max_d, label, kwargs in (
                 ("dagma", dagma_max_d, "DAGMA", {"lambda1": 0.02}),
                 ("notears", notears_max_d, "NOTEARS (optlib)", {"lambda1": 0.1})):
-            if d > max_d:
+            if d > max_d or name not in methods:
                 continue
-            W, t = run_capped(name, X, cap, **kwargs)
-            row = {**base, "method": label, "compile_s": 0.0, "rounds": "",
-                   "true_refit_ls": round(truth, 4), "load": _load()}
-            if W is None:
-                row.update(time_s=f"> {cap:.0f} (cap)", shd="", tpr="", fdr="", nnz="",
-                           is_dag="", refit_ls="")
-            else:
-                row.update(time_s=round(t, 2), **evaluate(B, W, X))
-            rows.append(row)
-            print(rows[-1], flush=True)
+            for nt in threads:
+                load0 = _load()
+                this_cap = notears_cap if (name == "notears" and notears_cap) else cap
+                W, t, cpu, calls = run_capped(name, X, this_cap, threads=nt, **kwargs)
+                row = {**base, "method": f"{label} ({nt} BLAS thr)", "compile_s": 0.0,
+                       "rounds": "", "true_refit_ls": round(truth, 4)}
+                if W is None:
+                    row.update(time_s=f"> {this_cap:.0f} (cap)", cpu_s="", shd="", tpr="",
+                               fdr="", nnz="", is_dag="", refit_ls="")
+                else:
+                    row.update(time_s=round(t, 2), cpu_s=round(cpu, 2), **evaluate(B, W, X))
+                row["load"] = f"{load0}-{_load()}"
+                if calls:
+                    row["inner_s"] = "/".join(str(c["seconds"]) for c in calls)
+                rows.append(row)
+                print(rows[-1], flush=True)
     return rows
 
 
 def n_scaling(d, ns, seed=0):
+    """Time per search round against n: the data enter only through X'X / n (prepared once),
+    so a round costs the same for every n; the fit time minus the preparation is divided by
+    the number of rounds."""
     rows = []
     for n in ns:
         B, X = problem(seed, d, "ER2", "gauss", n)
-        res, t, c = run_topo(X, seed)
-        rows.append({"d": d, "n": n, "time_s": round(t, 3), "compile_s": round(c, 2),
+        load0 = _load()
+        res, t, cpu, c = run_topo(X, seed)
+        solver = dag.TopoSwap()
+        jax.block_until_ready(solver.prepare(X))
+        t0 = time.perf_counter()
+        jax.block_until_ready(solver.prepare(X))
+        prep = time.perf_counter() - t0
+        rows.append({"d": d, "n": n, "time_s": round(t, 3), "cpu_s": round(cpu, 2),
+                     "prepare_s": round(prep, 3), "compile_s": round(c, 2),
                      "rounds": res.num_rounds,
-                     "ms_per_round": round(1e3 * t / max(res.num_rounds, 1), 2),
+                     "ms_per_round": round(1e3 * (t - prep) / max(res.num_rounds, 1), 2),
                      "shd": dag.count_accuracy(B, (res.W != 0).astype(int))["shd"],
-                     "load": _load()})
+                     "load": f"{load0}-{_load()}"})
         print(rows[-1], flush=True)
     return rows
 
@@ -172,11 +211,11 @@ def sachs(cap, restarts=8):
              dag.L1LeastSquaresNode(lambda1=0.02, steps=300)),
             ("L1 least squares, lambda1 0.1 (NOTEARS's)",
              dag.L1LeastSquaresNode(lambda1=0.1, steps=300))):
-        res, t, _ = run_topo(X, 0, restarts=restarts, score=score)
+        res, t, _, _ = run_topo(X, 0, restarts=restarts, score=score)
         B = (res.W != 0).astype(int)
         rows.append({"method": f"TopoSwap, {label} ({restarts} restarts)",
                      "time_s": round(t, 3), **dag.count_accuracy(data.B, B)})
-    W, t = run_capped("dagma", X, cap, lambda1=0.02)
+    W, t, _, _ = run_capped("dagma", X, cap, lambda1=0.02)
     Bd = (W != 0).astype(int)
     rows.append({"method": "DAGMA", "time_s": round(t, 2),
                  **(dag.count_accuracy(data.B, Bd) if dag.is_dag(Bd) else {"shd": "not a DAG"})})
@@ -199,9 +238,16 @@ def main() -> None:
     parser.add_argument("--configs", default="",
                         help="override the synthetic grid, e.g. '20:ER2:gauss,50:SF2:exp'")
     parser.add_argument("--tag", default="", help="suffix of the results file")
+    parser.add_argument("--methods", default="topo,dagma,notears",
+                        help="which of topo, dagma, notears to run")
+    parser.add_argument("--threads", default="1",
+                        help="BLAS thread counts for DAGMA/NOTEARS, e.g. 1,2 (one row each)")
+    parser.add_argument("--notears-cap", type=float, default=None,
+                        help="cap (s) of one NOTEARS run (default: --cap)")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     out: dict = {"machine": machine_info()}
+    ns, nd = (1000, 10000, 100000), 100
     if args.quick:
         main_cfg = [(20, "ER2", "gauss"), (50, "ER2", "gauss")]
         noise_cfg = [(20, "ER2", "exp")]
@@ -214,17 +260,19 @@ def main() -> None:
         large_cfg = [(200, "ER2", "gauss"), (500, "ER2", "gauss")]
     if args.ns:
         ns = tuple(int(float(v)) for v in args.ns.split(","))
-        ns = (1000, 10000, 100000)
-        nd = 100
     if args.configs:
         main_cfg = large_cfg = [(int(c.split(":")[0]), c.split(":")[1], c.split(":")[2])
                                 for c in args.configs.split(",")]
+    kw = {"methods": set(args.methods.split(",")),
+          "threads": tuple(int(t) for t in args.threads.split(",")),
+          "notears_cap": args.notears_cap}
     if "synthetic" in parts:
-        out["synthetic"] = synthetic(main_cfg, args.dagma_max_d, args.notears_max_d, args.cap)
+        out["synthetic"] = synthetic(main_cfg, args.dagma_max_d, args.notears_max_d, args.cap,
+                                     **kw)
     if "noise" in parts:
-        out["noise"] = synthetic(noise_cfg, args.dagma_max_d, args.notears_max_d, args.cap)
+        out["noise"] = synthetic(noise_cfg, args.dagma_max_d, args.notears_max_d, args.cap, **kw)
     if "large" in parts and large_cfg:
-        out["large"] = synthetic(large_cfg, args.dagma_max_d, args.notears_max_d, args.cap)
+        out["large"] = synthetic(large_cfg, args.dagma_max_d, args.notears_max_d, args.cap, **kw)
     if "nscaling" in parts:
         out["n_scaling"] = n_scaling(nd, ns)
     if "sachs" in parts:

@@ -3,12 +3,14 @@
 Deng, Bello, Aragam & Ravikumar, "Optimizing NOTEARS Objectives via Topological Swaps",
 ICML 2023. The released code refits every node a swap touches with scikit-learn; here the
 least-squares inner problem of an order is one Cholesky factor of the permuted Gram matrix
-and a swap's score change comes from re-triangularizing a small block of that factor
-(Givens rotations), evaluated for all candidates in one batched call inside a compiled loop.
+and a swap's score change has a closed form in that factor and its inverse (``O(m)`` per
+candidate for a block of ``m`` positions), evaluated for all candidates in one batched call
+inside a compiled loop.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import heapq
 import math
@@ -50,10 +52,11 @@ def reference_set_sizes(d: int) -> tuple[int, int, int]:
 
 
 def _default_buckets(d: int, k: int) -> tuple[tuple[int, int], ...]:
-    # A candidate costs ~12 s^2 flops (two Givens sweeps) for a block padded to s positions.
-    # Up to d = 64 one bucket of size d is cheap; beyond, blocks up to 32 positions are all
-    # evaluated and longer ones in buckets of growing size whose capacity shrinks like 1/s
-    # (best-ranked first), so every bucket costs about the same.
+    # Node models: a candidate refits every node of its block padded to s positions. Up to
+    # d = 64 one bucket of size d; beyond, blocks up to 32 positions are all evaluated and
+    # longer ones in buckets of growing size whose capacity shrinks like 1/s (best-ranked
+    # first), so every bucket costs about the same. (The Cholesky engine evaluates every
+    # candidate: its cost is O(s) per candidate.)
     if d <= 64:
         return ((d, k),)
     sizes = [s for s in (32, 128, 512, 2048) if s < d] + [d]
@@ -174,12 +177,10 @@ class TopoSwap:
       ``Sigma = X^T X / n`` and ``L`` the Cholesky factor of ``Sigma`` permuted to the order,
       node ``k``'s residual variance is ``L_kk^2``, so least squares is ``1/2 sum_k L_kk^2``
       and the non-equal-variance likelihood ``1/2 sum_k log L_kk^2``. A swap of positions
-      ``p < q`` changes only ``L_kk`` for ``k`` in ``p..q``: the Cholesky factor of the block
-      ``L[p:q, p:q] L[p:q, p:q]^T`` with its first and last rows and columns exchanged gives
-      them; it is obtained without forming that product, by Givens rotations of the block
-      ``L[p:q, p:q]`` with its first and last rows exchanged (``O(m^2)`` for ``m = q - p + 1``).
-      All candidates are evaluated in one batched call on blocks padded to a few static sizes
-      (``buckets``).
+      ``p < q`` changes only ``L_kk`` for ``k`` in ``p..q``, and each new value has a closed
+      form in ``L`` and ``L^{-1}`` from prefix sums (``O(m)`` for ``m = q - p + 1``, see
+      ``_swap_variances``). Every ranked candidate is evaluated, in one batched call per chunk
+      of ``size_small`` candidates.
     * a node model (:class:`LeastSquaresNode`, :class:`L1LeastSquaresNode`,
       :class:`LogisticNode`, :class:`MLPNode`): every touched node is refitted by the
       model's iterative solver, ``vmap``-ed over candidates and nodes, warm-started.
@@ -194,7 +195,8 @@ class TopoSwap:
         no_large_search: how many successful large-set searches are allowed (traced).
         buckets: ``((block_size, capacity), ...)``: candidates whose block (``q - p + 1``
             positions) fits a bucket are evaluated there, the best-ranked ``capacity`` of them
-            per round; others wait for a later round. ``None``: one bucket up to ``d = 64``,
+            per round; others wait for a later round. ``None``: the Cholesky engine evaluates
+            every candidate; node models use one bucket up to ``d = 64``,
             else sizes 32, 128, 512, ..., ``d`` with full capacity at 32 and capacity
             shrinking like ``1 / size`` beyond; ``"exact"`` evaluates every candidate.
         center: centre the data (least-squares engines); the released code does not.
@@ -249,7 +251,7 @@ class TopoSwap:
         if self.buckets == "exact":
             return ((d, k),)
         if self.buckets is None:
-            return _default_buckets(d, k)
+            return ((d, k),) if self._cholesky() else _default_buckets(d, k)
         out = sorted((min(int(s), d), min(int(c), k)) for s, c in self.buckets)
         if out[-1][0] < d:
             out.append((d, min(8, k)))
@@ -331,15 +333,13 @@ class TopoSwap:
                      P: jax.Array, Q: jax.Array, s: int) -> jax.Array:
         d = order.shape[0]
         if self._cholesky():
-            Lpad = jnp.pad(state.factor, ((0, s), (0, s)))
-            m = Q - P + 1
-            inb = jnp.arange(s)[None, :] < m[:, None]  # [k, s]: position inside the block
-            blk = jax.vmap(lambda p: jax.lax.dynamic_slice(Lpad, (p, p), (s, s)))(P)
-            eye = jnp.eye(s, dtype=blk.dtype)
-            blk = jnp.where(inb[:, :, None] & inb[:, None, :], blk, eye)
-            new = _swapped_block_diagonal(blk, m)
-            old_t = jnp.where(inb, self._node_term(jnp.diagonal(blk, axis1=1, axis2=2) ** 2), 0.0)
-            new_t = jnp.where(inb, self._node_term(new**2), 0.0)
+            L = state.factor
+            diag = jnp.diagonal(L)
+            # L^{-1} from the stored weights: diag(L) L^{-1} = I - W_perm^T (unit lower).
+            Linv = (jnp.eye(d, dtype=L.dtype) - state.weights_perm.T) / diag[:, None]
+            old, new, inb = _swap_variances(L, Linv, P, Q, s)
+            old_t = jnp.where(inb, self._node_term(old), 0.0)
+            new_t = jnp.where(inb, self._node_term(new), 0.0)
             return jnp.sum(new_t, axis=1) - jnp.sum(old_t, axis=1)
 
         model = self._node_model()
@@ -425,34 +425,35 @@ class TopoSwap:
         Qall, Pall = jnp.asarray(rows)[idx], jnp.asarray(cols)[idx]
         allowed = _swap_allowed(order, data.required, Pall, Qall)
 
-        Ps, Qs, vs = Pall[:small], Qall[:small], allowed[:small]
-        delta_s = self._eval(order, state, data, Ps, Qs, vs, self._buckets(d, small))
-        improve_s = jnp.any(delta_s < thr)
+        # Evaluate the small set (ranks < small); when none improves and the budget allows,
+        # the large set (ranks small..large) in further chunks of the same size, so that one
+        # compiled evaluation serves both.
+        chunks = -(-large // small)
+        pad = chunks * small - large
+        Pall = jnp.pad(Pall, (0, pad))
+        Qall = jnp.pad(Qall, (0, pad), constant_values=1)
+        allowed = jnp.pad(allowed, (0, pad))
+        buckets = self._buckets(d, small)
+        budget = jnp.asarray(self.no_large_search, jnp.int32)
 
-        if large > small:
-            Pl, Ql, vl = Pall[small:], Qall[small:], allowed[small:]
-            lbuckets = self._buckets(d, large - small)
-            budget = jnp.asarray(self.no_large_search, jnp.int32)
-            use_large = (~improve_s) & (state.large_used < budget)
-            delta_l = jax.lax.cond(
-                use_large,
-                lambda: self._eval(order, state, data, Pl, Ql, vl, lbuckets),
-                lambda: jnp.full((large - small,), jnp.inf, dtype))
-            improve_l = jnp.any(delta_l < thr)
-        else:
-            Pl, Ql = Ps[:0], Qs[:0]
-            delta_l = delta_s[:0]
-            use_large = jnp.asarray(False)
-            improve_l = jnp.asarray(False)
+        def eval_chunk(carry: tuple) -> tuple:
+            c, delta, go_large = carry
+            sl = lambda a: jax.lax.dynamic_slice_in_dim(a, c * small, small)  # noqa: E731
+            vals = self._eval(order, state, data, sl(Pall), sl(Qall), sl(allowed), buckets)
+            delta = jax.lax.dynamic_update_slice_in_dim(delta, vals, c * small, 0)
+            first = (~jnp.any(vals < thr)) & (state.large_used < budget) & (chunks > 1)
+            return c + 1, delta, jnp.where(c == 0, first, go_large)
 
-        # Pick the set to apply; pad the small one to a common length for one greedy pass.
-        n_l = delta_l.shape[0]
-        pad = max(n_l - small, 0)
-        P = jnp.where(improve_s, jnp.pad(Ps, (0, pad)), jnp.pad(Pl, (0, max(small - n_l, 0))))
-        Q = jnp.where(improve_s, jnp.pad(Qs, (0, pad)), jnp.pad(Ql, (0, max(small - n_l, 0))))
-        delta = jnp.where(improve_s, jnp.pad(delta_s, (0, pad), constant_values=jnp.inf),
-                          jnp.pad(delta_l, (0, max(small - n_l, 0)), constant_values=jnp.inf))
-        new_order, accepted = _greedy_apply(order, P, Q, delta, thr)
+        def more(carry: tuple) -> jax.Array:
+            c, _, go_large = carry
+            return (c == 0) | (go_large & (c < chunks))
+
+        init = (jnp.zeros((), jnp.int32), jnp.full((chunks * small,), jnp.inf, dtype),
+                jnp.asarray(False))
+        _, delta, use_large = jax.lax.while_loop(more, eval_chunk, init)
+        improve_s = jnp.any(delta[:small] < thr)
+        improve_l = use_large & jnp.any(delta < thr)
+        new_order, accepted = _greedy_apply(order, Pall, Qall, delta, thr)
 
         improved = improve_s | improve_l
         def refit() -> tuple:
@@ -467,7 +468,7 @@ class TopoSwap:
         new_state = TopoSwapState(
             Wp, factor, node_params, node_loss, new_score,
             state.large_used + (use_large & improve_l).astype(jnp.int32), ~improved)
-        evaluated = jnp.concatenate([delta_s, delta_l])
+        evaluated = delta
         info = TopoSwapInfo(
             value=new_score, accepted=accepted,
             improving=jnp.sum(evaluated < thr).astype(jnp.int32),
@@ -485,7 +486,8 @@ class TopoSwap:
             init: jax.typing.ArrayLike | None = None, restarts: int = 1,
             required: jax.typing.ArrayLike | None = None,
             forbidden: jax.typing.ArrayLike | None = None, w_threshold: float = 0.3,
-            max_rounds: int | None = None, progress: bool = False) -> TopoResult:
+            max_rounds: int | None = None, progress: bool = False,
+            blas_threads: int | None = 1) -> TopoResult:
         """Learns a DAG from data ``X`` (``[n, d]``).
 
         Args:
@@ -502,6 +504,11 @@ class TopoSwap:
                 (required edges are kept).
             max_rounds: cap on search rounds (default ``10 d + 100``).
             progress: show a progress bar.
+            blas_threads: BLAS/LAPACK threads during the search (through ``threadpoolctl``
+                when it is installed; ``None`` leaves them alone). The per-round Cholesky and
+                triangular solves are small (``d x d``); OpenBLAS's worker threads wait
+                actively, and on a busy machine two of them made a 100 x 100 triangular solve
+                ~30x slower than one.
 
         Returns:
             A :class:`TopoResult`; ``W != 0`` is a DAG consistent with ``order``.
@@ -530,7 +537,9 @@ class TopoSwap:
         keys = jax.random.split(k_run, restarts)
         # Restarts run one after another inside one compiled program (lax.map): under vmap the
         # large-set cond becomes a select, so every round would pay for both candidate sets.
-        results = _fit_batch(self, orders, keys, data, tuple(hooks), max_rounds=max_rounds)
+        with _blas_threads(blas_threads):
+            results = _fit_batch(self, orders, keys, data, tuple(hooks), max_rounds=max_rounds)
+            results = jax.block_until_ready(results)
         scores = np.asarray(results.state.score)
         best = int(np.nanargmin(np.where(np.isfinite(scores), scores, np.inf)))
         pick = jax.tree.map(lambda a: a[best], results)
@@ -548,6 +557,17 @@ class TopoSwap:
 
 
 # ---------------------------------------------------------------------- helpers
+def _blas_threads(limit: int | None) -> Any:
+    """A context limiting BLAS threads (no-op without ``threadpoolctl`` or with ``None``)."""
+    if limit is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=int(limit), user_api="blas")
+
+
 @functools.partial(jax.jit, static_argnames=("max_rounds",))
 def _fit_batch(solver: TopoSwap, orders: jax.Array, keys: jax.Array, data: TopoData,
                hooks: tuple, max_rounds: int) -> Any:
@@ -557,65 +577,60 @@ def _fit_batch(solver: TopoSwap, orders: jax.Array, keys: jax.Array, data: TopoD
                        max_steps=max_rounds, hooks=hooks), (orders, keys))
 
 
-def _givens(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``(c, s)`` with ``c a + s b = hypot(a, b)``, ``-s a + c b = 0`` (identity for 0, 0)."""
-    r = jnp.hypot(a, b)
-    nz = r > 0
-    safe = jnp.where(nz, r, 1.0)
-    return jnp.where(nz, a / safe, 1.0), jnp.where(nz, b / safe, 0.0)
+def _swap_variances(L: jax.Array, Linv: jax.Array, P: jax.Array, Q: jax.Array, s: int
+                    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Residual variances of the nodes at positions ``p..q`` before and after swapping ``p, q``.
 
+    ``L`` is the Cholesky factor of the Gram matrix in the current order and ``Linv = L^{-1}``.
+    Write ``m = q - p + 1`` and use block coordinates ``0..m-1`` for positions ``p..q``; with
+    ``x = L z`` (``z`` white), ``r = L[q, p:q+1]`` is the last block node's row, ``c =
+    Linv[p:q+1, p]`` the first column of the block's inverse factor (a diagonal block of
+    ``L^{-1}`` is the inverse of the same block of ``L``) and ``l_i = L[p+i, p+i]``. After the
+    swap the new residual variances are, for the node moved to the front,
+    ``var(x_{m-1} | prefix) = sum_j r_j^2``; for the node moved to the back,
+    ``var(x_0 | x_1..x_{m-1}, prefix) = 1 / sum_j c_j^2``; and for a node ``i`` in between,
+    ``var(x_i | x_1..x_{i-1}, x_{m-1}, prefix)``. Dropping ``x_0`` from the conditioning set of
+    the first ``i`` nodes frees exactly one white direction, ``c[:i] / |c[:i]|``, so with
+    ``N_i = sum_{j<i} c_j^2`` and ``g_i = sum_{j<i} r_j c_j`` the 2x2 conditional covariance of
+    ``(x_i, x_{m-1})`` given ``x_1..x_{i-1}`` is
+    ``[[l_i^2 (1 + c_i^2 / N_i), l_i (r_i - c_i g_i / N_i)], [., sum_{j>=i} r_j^2 + g_i^2 / N_i]]``
+    and the new variance is its Schur complement. That is ``O(m)`` per candidate from prefix
+    sums, with plain batched array operations (no LAPACK call, no sequential loop).
 
-def _swapped_block_diagonal(blk: jax.Array, m: jax.Array) -> jax.Array:
-    """Diagonal of the Cholesky factor of a block after exchanging its first and last nodes.
-
-    ``blk[c]`` (``[k, s, s]``) is lower triangular, the factor of the covariance of ``m[c]``
-    consecutive nodes given the nodes before them, padded with the identity beyond ``m[c]``.
-    Exchanging block positions ``0`` and ``m - 1`` is a row permutation of ``blk``; an
-    orthogonal transformation from the right (Givens rotations on neighbouring columns)
-    restores a lower triangular factor of the same covariance, so its diagonal holds the new
-    conditional standard deviations (up to sign). Two sweeps do it: move the last row to the
-    front (one row becomes full; rotate it back to one entry, right to left), then move the
-    second row to the back (the rows in between gain one super-diagonal entry; rotate them
-    back, left to right). That is ``O(s^2)`` per candidate, done with plain array operations
-    batched over candidates: no LAPACK call (batched LAPACK calls running concurrently
-    deadlocked XLA:CPU's thread pool in jax 0.10) and no squaring of the condition number.
+    Args:
+        L: ``[d, d]`` lower-triangular factor.
+        Linv: ``[d, d]`` its inverse.
+        P, Q: ``int[k]`` swap positions, ``P < Q``, ``Q - P + 1 <= s``.
+        s: static block length (candidates are padded to it).
 
     Returns:
-        ``[k, s]`` absolute diagonal entries (``1`` beyond ``m``).
+        ``(old, new, inside)``: ``[k, s]`` variances before and after (``1`` outside the
+        block) and the mask of positions inside the block.
     """
-    k, s, _ = blk.shape
-    r = jnp.arange(s)[None, :]
-    mm = m[:, None]
-    # Rows (nodes) in the new order: last block node first, then the rest.
-    first = jnp.where(r == 0, mm - 1, jnp.where(r < mm, r - 1, r))
-    rows = jnp.take_along_axis(blk, first[:, :, None], axis=1)
-    # Column-major working copy [column, candidate, row]: a rotation updates two columns.
-    U = jnp.transpose(rows, (2, 0, 1))
-    # Sweep 1 (t < s - 1): columns j = s-2, ..., 0 zero row 0's entry in column j + 1.
-    # Sweep 2: the node now in row 1 goes last, so row j + 1 is the j-th row of the new order
-    # (j = 1, ..., m-2) and its entry in column j + 1 is zeroed against column j. Row 1 itself
-    # ends as the last row of the block. One loop runs both sweeps.
-    front = s - 1
-
-    def body(t: jax.Array, U: jax.Array) -> jax.Array:
-        first_sweep = t < front
-        j = jnp.where(first_sweep, s - 2 - t, t - front + 1)
-        row = jnp.where(first_sweep, 0, j + 1)
-        pair = jax.lax.dynamic_slice_in_dim(U, j, 2, 0)  # [2, k, s]
-        a = jax.lax.dynamic_index_in_dim(pair[0], row, 1, keepdims=False)
-        b = jax.lax.dynamic_index_in_dim(pair[1], row, 1, keepdims=False)
-        active = first_sweep | (j <= m - 2)
-        c, sn = _givens(a, jnp.where(active, b, 0.0))
-        c, sn = c[:, None], sn[:, None]
-        new = jnp.stack([c * pair[0] + sn * pair[1], -sn * pair[0] + c * pair[1]])
-        return jax.lax.dynamic_update_slice_in_dim(U, new, j, 0)
-
-    U = jax.lax.fori_loop(0, front + max(s - 2, 0), body, U)
-    # Diagonal of the new order: position i sits in row 0 (i = 0), row i + 1 (0 < i < m - 1),
-    # row 1 (i = m - 1) and row i beyond the block.
-    rowof = jnp.where(r == 0, 0, jnp.where(r < mm - 1, r + 1, jnp.where(r == mm - 1, 1, r)))
-    diag = jnp.take_along_axis(jnp.transpose(U, (1, 0, 2)), rowof[:, :, None], axis=2)[..., 0]
-    return jnp.abs(diag)
+    d = L.shape[0]
+    i = jnp.arange(s)
+    m = (Q - P + 1)[:, None]
+    inb = i[None, :] < m
+    pos = jnp.minimum(P[:, None] + i[None, :], d - 1)
+    zero = jnp.zeros((), L.dtype)
+    r = jnp.where(inb, L[Q[:, None], pos], zero)
+    c = jnp.where(inb, Linv[pos, P[:, None]], zero)
+    l2 = jnp.where(inb, jnp.diagonal(L)[pos] ** 2, 1.0)
+    c2, r2, rc = c * c, r * r, r * c
+    N = jnp.cumsum(c2, axis=1) - c2  # exclusive prefix sums
+    g = jnp.cumsum(rc, axis=1) - rc
+    r2_total = jnp.sum(r2, axis=1, keepdims=True)
+    suffix = r2_total - (jnp.cumsum(r2, axis=1) - r2)
+    mid = (i[None, :] > 0) & (i[None, :] < m - 1)
+    Ns = jnp.where(mid, N, 1.0)
+    v_i = l2 * (1.0 + c2 / Ns)
+    v_im = jnp.sqrt(l2) * (r - c * g / Ns)
+    v_m = jnp.where(mid, suffix + g * g / Ns, 1.0)
+    middle = v_i - v_im * v_im / v_m
+    last = 1.0 / jnp.sum(c2, axis=1, keepdims=True)
+    new = jnp.where(i[None, :] == 0, r2_total,
+                    jnp.where(i[None, :] == m - 1, last, jnp.where(mid, middle, 1.0)))
+    return l2, new, inb
 
 
 def _stats_dtype(data: TopoData) -> Any:
@@ -645,23 +660,34 @@ def _swap_allowed(order: jax.Array, required: jax.Array, P: jax.Array, Q: jax.Ar
 
 def _greedy_apply(order: jax.Array, P: jax.Array, Q: jax.Array, delta: jax.Array,
                   thr: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Applies improving swaps best first, skipping any whose interval meets a taken one."""
+    """Applies improving swaps best first, skipping any whose interval meets a taken one.
+
+    Only the improving candidates are visited (a loop that stops at the first candidate, in
+    ascending ``delta``, that does not improve).
+    """
     d = order.shape[0]
+    k = delta.shape[0]
     pos = jnp.arange(d)
     ranked = jnp.argsort(delta, stable=True)
 
-    def body(carry: tuple, i: jax.Array) -> tuple:
-        occupied, perm, count = carry
-        p, q = P[i], Q[i]
+    def more(carry: tuple) -> jax.Array:
+        i = carry[0]
+        return (i < k) & (delta[ranked[jnp.minimum(i, k - 1)]] < thr)
+
+    def body(carry: tuple) -> tuple:
+        i, occupied, perm, count = carry
+        c = ranked[i]
+        p, q = P[c], Q[c]
         interval = (pos >= p) & (pos <= q)
-        ok = (delta[i] < thr) & ~jnp.any(occupied & interval)
+        ok = ~jnp.any(occupied & interval)
         occupied = occupied | (ok & interval)
         swapped = perm.at[p].set(perm[q]).at[q].set(perm[p])
         perm = jnp.where(ok, swapped, perm)
-        return (occupied, perm, count + ok.astype(jnp.int32)), None
+        return i + 1, occupied, perm, count + ok.astype(jnp.int32)
 
-    init = (jnp.zeros((d,), bool), jnp.arange(d), jnp.zeros((), jnp.int32))
-    (_, perm, count), _ = jax.lax.scan(body, init, ranked)
+    init = (jnp.zeros((), jnp.int32), jnp.zeros((d,), bool), jnp.arange(d),
+            jnp.zeros((), jnp.int32))
+    _, _, perm, count = jax.lax.while_loop(more, body, init)
     return order[perm], count
 
 
