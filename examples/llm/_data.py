@@ -228,7 +228,8 @@ _WORD = re.compile(r"[a-z']+")
 
 def speaker_task(key: jax.Array, num_speakers: int = 4, length: int = 16,
                  corrupt_fraction: float = 0.4, val_fraction: float = 0.15,
-                 test_fraction: float = 0.25, min_count: int = 2) -> SpeakerTask:
+                 test_fraction: float = 0.25, min_count: int = 2, train_stride: int | None = None,
+                 corrupt_key: jax.Array | None = None) -> SpeakerTask:
     """Attribute a piece of ``length`` words of a speech to its speaker.
 
     The classes are the ``num_speakers`` speakers with the most text. Speeches are cut into
@@ -245,6 +246,11 @@ def speaker_task(key: jax.Array, num_speakers: int = 4, length: int = 16,
         corrupt_fraction: fraction of training labels corrupted.
         val_fraction, test_fraction: fraction of speeches in the validation and test sets.
         min_count: minimum training count of a vocabulary word.
+        train_stride: words between the starts of consecutive training pieces (default
+            ``length``: no overlap); a smaller stride gives more, overlapping training pieces.
+            Validation and test pieces never overlap.
+        corrupt_key: PRNG key of the label corruption (default: derived from ``key``), so that
+            one split can be corrupted in several ways.
 
     Returns:
         A :class:`SpeakerTask`.
@@ -258,13 +264,16 @@ def speaker_task(key: jax.Array, num_speakers: int = 4, length: int = 16,
     label = {n: i for i, n in enumerate(names)}
     mine = [s for s in items if s.speaker in label]
     k_split, k_corrupt = jax.random.split(key)
+    if corrupt_key is not None:
+        k_corrupt = corrupt_key
+    strides = (train_stride or length, length, length)
     u = _rng(k_split).random(len(mine))
     which = np.where(u < test_fraction, 2, np.where(u < test_fraction + val_fraction, 1, 0))
     pieces: list[list[list[str]]] = [[], [], []]
     ys: list[list[int]] = [[], [], []]
     for s, w in zip(mine, which, strict=True):
         words = _WORD.findall(s.text.lower())
-        for start in range(0, len(words) - length // 4, length):
+        for start in range(0, len(words) - length // 4, strides[w]):
             pieces[w].append(words[start:start + length])
             ys[w].append(label[s.speaker])
     counts = Counter(word for piece in pieces[0] for word in piece)

@@ -71,3 +71,24 @@ def test_speaker_task_corruption_and_disjoint_splits():
     assert len(words) >= 8 and set(words) <= said
     t2 = _data.speaker_task(jax.random.key(0), num_speakers=4, length=16, corrupt_fraction=0.4)
     np.testing.assert_array_equal(t.y_train, t2.y_train)
+
+
+def test_speaker_task_overlapping_training_pieces_and_corruption_key():
+    t = _data.speaker_task(jax.random.key(0), num_speakers=3, length=16, corrupt_fraction=0.5,
+                           train_stride=4, corrupt_key=jax.random.key(7))
+    t1 = _data.speaker_task(jax.random.key(0), num_speakers=3, length=16, corrupt_fraction=0.5)
+    # 4x more (overlapping) training pieces; the validation and test pieces are the same ones
+    # (their word ids differ: overlapping pieces admit more words to the vocabulary)
+    assert 3.2 * len(t1.y_train) < len(t.y_train) < 4.2 * len(t1.y_train)
+    np.testing.assert_array_equal(t.y_test, t1.y_test)
+    np.testing.assert_array_equal(t.x_test > 0, t1.x_test > 0)
+    np.testing.assert_array_equal(t.y_val, t1.y_val)
+    # consecutive pieces of one speech overlap by 12 words
+    same = (t.y_train_clean[:-1] == t.y_train_clean[1:]) & (t.x_train[1:, -1] > 0)
+    i = int(np.argmax(same))
+    np.testing.assert_array_equal(t.x_train[i, 4:], t.x_train[i + 1, :12])
+    # another corruption key corrupts other pieces of the same split
+    t2 = _data.speaker_task(jax.random.key(0), num_speakers=3, length=16, corrupt_fraction=0.5,
+                            train_stride=4, corrupt_key=jax.random.key(8))
+    np.testing.assert_array_equal(t.y_train_clean, t2.y_train_clean)
+    assert 0.4 < t.corrupted.mean() < 0.6 and (t.corrupted != t2.corrupted).mean() > 0.3

@@ -73,13 +73,17 @@ def test_schedule_refinement_quick():
 def test_borep_text_quick():
     out = run_quick("borep_text.py")
     rows = table(out, "method")
-    assert set(rows) == {"no cleaning (noisy labels)", "BO-REP", "SOBA", "Penalty",
-                         "ImplicitDiff"}
+    assert set(rows) == {"no cleaning (noisy labels)", "clean-only oracle", "BO-REP", "SOBA",
+                         "Penalty", "ImplicitDiff"}
     for cells in rows.values():
-        final, best, seconds = (float(c) for c in cells[:3])
-        assert 0.0 <= final <= best <= 1.0 and seconds > 0
-        w_clean, w_bad = float(cells[4]), float(cells[5])
-        assert 0.0 < w_clean < 1.0 and 0.0 < w_bad < 1.0
-    # the baseline never moves the weights (sigmoid(0) = 0.5)
-    assert float(rows["no cleaning (noisy labels)"][4]) == pytest.approx(0.5)
+        final, sd, best, seconds = (float(c) for c in cells[:4])
+        assert 0.0 <= final <= best <= 1.0 and sd >= 0.0 and seconds > 0
+        w_clean, w_bad = float(cells[5]), float(cells[6])
+        assert 0.0 <= w_bad <= 1.0 and 0.0 < w_clean <= 1.0
+    # the baseline never moves the weights (sigmoid(0) = 0.5); the oracle drops the corrupted
+    assert float(rows["no cleaning (noisy labels)"][5]) == pytest.approx(0.5)
+    assert float(rows["clean-only oracle"][5]) == pytest.approx(1.0)
+    assert float(rows["clean-only oracle"][6]) < 1e-6
+    assert re.search(r"chance level 0\.333; oracle [-+]0\.\d+ over no cleaning; best bilevel "
+                     r"method: (BO-REP|SOBA|Penalty|ImplicitDiff)", out)
     assert (EXAMPLES / "out" / "borep_text.png").exists()
