@@ -56,7 +56,7 @@ class Config:
 QUICK = Config(GPTConfig(block_size=32, n_layer=2, n_head=2, n_embd=32), steps=100,
                batch_size=16, peaks=(1e-2,), seeds=(0,))
 DEFAULT = Config(GPTConfig(block_size=48, n_layer=2, n_head=2, n_embd=48), steps=250,
-                 batch_size=32, peaks=(1e-2, 2e-2, 4e-2), seeds=(0, 1, 2))
+                 batch_size=32, peaks=(5e-3, 1e-2, 2e-2), seeds=(0, 1, 2))
 
 
 def main() -> None:
