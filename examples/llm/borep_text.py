@@ -44,6 +44,7 @@ sys.path.insert(0, str(HERE.parents[1] / "benchmarks"))
 
 from _data import speaker_task  # noqa: E402
 from _harness import markdown_table  # noqa: E402
+from model import use_cheap_compilation  # noqa: E402
 
 import optlib  # noqa: E402
 from optlib.bilevel import (  # noqa: E402
@@ -190,6 +191,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few steps, one seed (< 1 min)")
     opts = parser.parse_args()
+    if opts.quick:
+        use_cheap_compilation()
     cfg = QUICK if opts.quick else DEFAULT
     start = time.perf_counter()
     # one split of the speeches; every seed corrupts its training labels differently

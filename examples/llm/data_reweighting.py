@@ -37,7 +37,15 @@ sys.path.insert(0, str(HERE.parents[1] / "benchmarks"))
 
 from _data import lm_sources, windows  # noqa: E402
 from _harness import markdown_table  # noqa: E402
-from model import GPTConfig, LMTrainer, eval_loss, init_params, loss_fn, train  # noqa: E402
+from model import (  # noqa: E402
+    GPTConfig,
+    LMTrainer,
+    eval_loss,
+    init_params,
+    loss_fn,
+    train,
+    use_cheap_compilation,
+)
 
 import optlib  # noqa: E402
 from optlib.bilevel import LayerSampling, ScaleBiO, reweighting_problem  # noqa: E402
@@ -146,6 +154,8 @@ def main() -> None:
     parser.add_argument("--lisa", action="store_true",
                         help="ScaleBiO with LISA layer sampling (one block trains at a time)")
     opts = parser.parse_args()
+    if opts.quick:
+        use_cheap_compilation()
     cfg = QUICK if opts.quick else DEFAULT
     start = time.perf_counter()
     data = lm_sources(jax.random.key(0), chars_per_source=cfg.chars_per_source,

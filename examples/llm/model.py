@@ -18,6 +18,7 @@ LISA or ScaleBiO), and ``log_steps`` records the l2/l1 gradient norms of every u
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -247,3 +248,13 @@ def train(trainer: LMTrainer, params: PyTree, data: jax.Array, num_steps: int,
           key: jax.Array, hooks: Sequence[Any] = ()) -> optlib.RunResult:
     """``num_steps`` updates with :func:`optlib.run_steps`; ``history.info`` holds every step."""
     return optlib.run_steps(trainer, params, data, num_steps=num_steps, key=key, hooks=hooks)
+
+
+def use_cheap_compilation() -> None:
+    """Makes XLA:CPU compile with its cheaper LLVM pipeline, as the test suite does.
+
+    A ``--quick`` run is mostly compilation; this about halves it, at some cost in run time.
+    Call it before JAX's first computation (it sets ``XLA_FLAGS``, read when the backend starts).
+    """
+    flags = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()

@@ -36,7 +36,7 @@ sys.path.insert(0, str(HERE.parents[1] / "benchmarks"))
 
 import schedules as bench  # noqa: E402  (benchmarks/schedules.py)
 from _harness import markdown_table  # noqa: E402
-from model import GPTConfig  # noqa: E402
+from model import GPTConfig, use_cheap_compilation  # noqa: E402
 
 from optlib.datasets import load_tinyshakespeare  # noqa: E402
 from optlib.schedules import cosine, linear_decay, refine, wsd  # noqa: E402
@@ -63,6 +63,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny model, one seed (< 1 min)")
     opts = parser.parse_args()
+    if opts.quick:
+        use_cheap_compilation()
     cfg = QUICK if opts.quick else DEFAULT
     T = cfg.steps
     start = time.perf_counter()
