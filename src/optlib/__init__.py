@@ -7,6 +7,7 @@ application areas live in subpackages (``optlib.bilevel``, ``optlib.schedules``,
 
 from optlib import core as core
 from optlib.core import CG as CG
+from optlib.core import GMRES as GMRES
 from optlib.core import Direct as Direct
 from optlib.core import GradientDescent as GradientDescent
 from optlib.core import History as History
@@ -44,6 +45,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "CG",
+    "GMRES",
     "Direct",
     "GradientDescent",
     "History",

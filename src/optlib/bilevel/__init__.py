@@ -2,7 +2,6 @@
 solvers and exact baselines, all running through :func:`optlib.run`."""
 
 from optlib.bilevel import problems as problems
-from optlib.bilevel._aid import GMRES as GMRES
 from optlib.bilevel._aid import ImplicitDiff as ImplicitDiff
 from optlib.bilevel._aid import Unrolled as Unrolled
 from optlib.bilevel._common import BilevelInfo as BilevelInfo
@@ -29,7 +28,6 @@ __all__ = [
     "BilevelProblem",
     "F2SA",
     "F2SAState",
-    "GMRES",
     "ImplicitDiff",
     "LayerSampling",
     "Newton",

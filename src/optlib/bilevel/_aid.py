@@ -26,7 +26,7 @@ from optlib.bilevel._problem import BilevelProblem
 from optlib.core._adjoint import ImplicitAdjoint, UnrolledAdjoint
 from optlib.core._base import solver_dataclass, static_field
 from optlib.core._gradient_descent import GradientDescentInfo
-from optlib.core._linear import CG
+from optlib.core._linear import CG, GMRES
 from optlib.core._loop import run
 from optlib.core._optax_solver import OptaxSolver
 from optlib.core._tree import cast_like, tree_norm
@@ -91,37 +91,6 @@ class _ProjectedOptax:
         grad = jax.grad(self.fun)(params, *args)
         return gradient_mapping(params, grad, self.project,
                                 cast_like(self.step_size, jax.tree.leaves(params)[0]))
-
-
-@solver_dataclass
-class GMRES:
-    """Restarted GMRES (``jax.scipy.sparse.linalg.gmres``) for a non-symmetric ``A``.
-
-    The adjoint system of a constrained lower level, ``(I - D (I - eta H))^T u = b``
-    with ``D`` the projection's Jacobian, is not symmetric, so CG does not apply.
-
-    Args:
-        rtol: relative residual tolerance.
-        restart: Krylov subspace size before a restart (static).
-        max_restarts: bound on restarts (static).
-
-    Example:
-        >>> import jax.numpy as jnp
-        >>> from optlib.bilevel import GMRES
-        >>> A = jnp.array([[2.0, 1.0], [0.0, 1.0]])
-        >>> GMRES()(lambda v: A @ v, jnp.array([3.0, 1.0])).round(6).tolist()
-        [1.0, 1.0]
-    """
-
-    rtol: float = 1e-10
-    restart: int = static_field(default=30)
-    max_restarts: int = static_field(default=20)
-
-    def __call__(self, matvec: Any, b: PyTree) -> PyTree:
-        from jax.scipy.sparse.linalg import gmres
-
-        return gmres(matvec, b, tol=self.rtol, atol=0.0, restart=self.restart,
-                     maxiter=self.max_restarts, solve_method="batched")[0]
 
 
 class HypergradientState(NamedTuple):
@@ -275,7 +244,7 @@ class ImplicitDiff(_HypergradientSolver):
     point ``y* = P(y* - eta grad_y g(x, y*))``. With ``D`` the Jacobian of ``P`` at
     ``y* - eta grad_y g`` (by autodiff), ``dy*/dx = -(I - D (I - eta H))^{-1} eta D
     grad^2_yx g`` and ``grad Phi = grad_x f + (dy*/dx)^T grad_y f``. The adjoint system is
-    not symmetric, so the default linear solver is then :class:`GMRES` (``Direct`` also
+    not symmetric, so the default linear solver is then :class:`optlib.GMRES` (``Direct`` also
     works). Where ``y*(x)`` is differentiable (for a box: strict complementarity, every
     coordinate at a bound has a nonzero gradient), this is its exact derivative and does
     not depend on ``eta``: coordinates at a bound do not move and the free block solves

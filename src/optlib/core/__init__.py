@@ -15,6 +15,7 @@ from optlib.core._hooks import Print as Print
 from optlib.core._hooks import ProgressBar as ProgressBar
 from optlib.core._hooks import Trace as Trace
 from optlib.core._linear import CG as CG
+from optlib.core._linear import GMRES as GMRES
 from optlib.core._linear import Direct as Direct
 from optlib.core._linear import Neumann as Neumann
 from optlib.core._loop import RunResult as RunResult
@@ -32,6 +33,7 @@ from optlib.core._tree import tree_where as tree_where
 
 __all__ = [
     "CG",
+    "GMRES",
     "Direct",
     "GradientDescent",
     "GradientDescentInfo",

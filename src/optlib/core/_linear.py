@@ -14,6 +14,7 @@ from typing import Any
 import jax
 import jax.flatten_util
 import jax.numpy as jnp
+import jax.scipy.sparse.linalg
 from jax import lax
 
 from optlib.core._base import solver_dataclass, static_field
@@ -125,3 +126,36 @@ class Direct:
         flat_matvec = lambda v: jax.flatten_util.ravel_pytree(matvec(unravel(v)))[0]  # noqa: E731
         A = jax.jacfwd(flat_matvec)(jnp.zeros_like(flat_b))
         return unravel(jnp.linalg.solve(A, flat_b))
+
+
+@solver_dataclass
+class GMRES:
+    """Restarted GMRES (``jax.scipy.sparse.linalg.gmres``) for a non-symmetric ``A``.
+
+    For adjoint systems that are not symmetric, where CG does not apply: for example the
+    implicit derivative of a projected fixed point, ``(I - D (I - eta H))^T u = b`` with ``D``
+    the projection's Jacobian (:class:`optlib.bilevel.ImplicitDiff` with a constrained
+    lower level).
+
+    Args:
+        rtol: relative residual tolerance.
+        restart: Krylov subspace size before a restart (static).
+        max_restarts: bound on restarts (static).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from optlib.core import GMRES
+        >>> A = jnp.array([[2.0, 1.0], [0.0, 1.0]])
+        >>> GMRES()(lambda v: A @ v, jnp.array([3.0, 1.0])).round(6).tolist()
+        [1.0, 1.0]
+    """
+
+    rtol: float = 1e-10
+    restart: int = static_field(default=30)
+    max_restarts: int = static_field(default=20)
+
+    def __call__(self, matvec: MatVec, b: PyTree) -> PyTree:
+        x, _ = jax.scipy.sparse.linalg.gmres(matvec, b, tol=self.rtol, atol=0.0,
+                                             restart=self.restart, maxiter=self.max_restarts,
+                                             solve_method="batched")
+        return x
