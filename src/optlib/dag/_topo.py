@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import threadpoolctl
 
 from optlib.core._base import solver_dataclass, static_field
 from optlib.core._hooks import History, ProgressBar
@@ -504,8 +505,8 @@ class TopoSwap:
                 (required edges are kept).
             max_rounds: cap on search rounds (default ``10 d + 100``).
             progress: show a progress bar.
-            blas_threads: BLAS/LAPACK threads during the search (through ``threadpoolctl``
-                when it is installed; ``None`` leaves them alone). The per-round Cholesky and
+            blas_threads: BLAS/LAPACK threads during the search (through ``threadpoolctl``;
+                ``None`` leaves them alone). The per-round Cholesky and
                 triangular solves are small (``d x d``); OpenBLAS's worker threads wait
                 actively, and on a busy machine two of them made a 100 x 100 triangular solve
                 ~30x slower than one.
@@ -558,14 +559,10 @@ class TopoSwap:
 
 # ---------------------------------------------------------------------- helpers
 def _blas_threads(limit: int | None) -> Any:
-    """A context limiting BLAS threads (no-op without ``threadpoolctl`` or with ``None``)."""
+    """A context limiting BLAS threads (a no-op for ``None``)."""
     if limit is None:
         return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=int(limit), user_api="blas")
+    return threadpoolctl.threadpool_limits(limits=int(limit), user_api="blas")
 
 
 @functools.partial(jax.jit, static_argnames=("max_rounds",))
