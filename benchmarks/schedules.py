@@ -76,8 +76,9 @@ def _k_steps(trainer: LMTrainer, k: int):
     return run
 
 
-def overhead(cfg: GPTConfig, data: jax.Array, quick: bool) -> dict:
-    k, rounds, T = (10, 9, 1000) if quick else (20, 25, 5000)
+def overhead(cfg: GPTConfig, data: jax.Array, quick: bool, rounds: int | None = None) -> dict:
+    load_before = list(os.getloadavg())
+    k, rounds, T = (10, 9, 1000) if quick else (20, rounds or 25, 5000)
     peak = 3e-3
     variants = {
         "constant LR": LMTrainer(cfg, schedule=peak),
@@ -97,13 +98,22 @@ def overhead(cfg: GPTConfig, data: jax.Array, quick: bool) -> dict:
                                                           data, key)
         states[name] = state
         jax.block_until_ready(compiled[name](params, state, data, key))
-    # interleaved rounds, so slow drifts of a shared machine hit every variant alike
+    # interleaved rounds in a shuffled order, so slow drifts of a shared machine and the
+    # position inside a round hit every variant alike; each variant is compared with the
+    # constant-LR call of the same round (paired ratios)
+    # CPU seconds of the process as well as wall time: on a shared machine the wall time of
+    # a call includes the time other processes held the core, its CPU time does not
     times: dict[str, list[float]] = {name: [] for name in variants}
+    cpu_times: dict[str, list[float]] = {name: [] for name in variants}
+    order_rng = np.random.default_rng(0)
+    names = list(variants)
     for _ in range(rounds):
-        for name in variants:
-            start = time.perf_counter()
+        for i in order_rng.permutation(len(names)):
+            name = names[i]
+            start, cpu_start = time.perf_counter(), time.process_time()
             jax.block_until_ready(compiled[name](params, states[name], data, key))
             times[name].append((time.perf_counter() - start) / k)
+            cpu_times[name].append((time.process_time() - cpu_start) / k)
     base = statistics.median(times["constant LR"])
 
     # component costs: the schedule evaluation and the logger update on their own
@@ -127,13 +137,28 @@ def overhead(cfg: GPTConfig, data: jax.Array, quick: bool) -> dict:
     jax.block_until_ready(lstate)
     per_log = (time.perf_counter() - t0) / 50
 
+    def paired(samples: dict[str, list[float]], name: str) -> tuple[float, float, float]:
+        """Median over rounds of the ratio to the same round's constant-LR call, with a
+        bootstrap 95% interval."""
+        ratio = np.asarray(samples[name]) / np.asarray(samples["constant LR"]) - 1.0
+        boot = np.median(ratio[boot_rng.integers(0, rounds, (2000, rounds))], axis=1)
+        lo, hi = np.percentile(boot, [2.5, 97.5])
+        return float(np.median(ratio)), float(lo), float(hi)
+
     rows = []
+    boot_rng = np.random.default_rng(1)
     for name in variants:
         med = statistics.median(times[name])
         q = statistics.quantiles(times[name], n=4)
+        wall, wlo, whi = paired(times, name)
+        cpu, clo, chi = paired(cpu_times, name)
         rows.append({"variant": name, "step ms (median)": 1e3 * med,
                      "IQR ms": 1e3 * (q[2] - q[0]),
-                     "overhead vs constant": f"{100 * (med / base - 1):+.2f}%",
+                     "CPU ms (median)": 1e3 * statistics.median(cpu_times[name]),
+                     "paired wall overhead [95% CI]":
+                         f"{100 * wall:+.2f}% [{100 * wlo:+.2f}, {100 * whi:+.2f}]",
+                     "paired CPU overhead [95% CI]":
+                         f"{100 * cpu:+.2f}% [{100 * clo:+.2f}, {100 * chi:+.2f}]",
                      "compile s": compile_s[name]})
     components = [
         {"component": "from_array schedule evaluation (4096 knots)",
@@ -143,7 +168,11 @@ def overhead(cfg: GPTConfig, data: jax.Array, quick: bool) -> dict:
          "cost us": 1e6 * per_log, "share of a step": f"{100 * per_log / base:.3f}%",
          "target": "< 2%"},
     ]
-    return {"steps_per_call": k, "rounds": rounds, "rows": rows, "components": components}
+    return {"steps_per_call": k, "rounds": rounds, "rows": rows, "components": components,
+            "times_s": times, "cpu_times_s": cpu_times,
+            "xla_flags": os.environ.get("XLA_FLAGS", ""),
+            "cpu_affinity": sorted(os.sched_getaffinity(0)), "load_before": load_before,
+            "load_after": list(os.getloadavg())}
 
 
 # ----------------------------------------------------------------------------------------
@@ -250,13 +279,15 @@ LABELS = {"linear": "linear decay (5% warm-up)",
           "wsd": "WSD, 1-sqrt 20% cooldown (5% warm-up)",
           "refined": "refined (l1 norms of the tuned linear runs)",
           "refined_tau01": "diagnostic: refined with a 1% median window (tau=0.01)",
-          "refined_warmup": "diagnostic: refined times the baselines' 5% linear warm-up"}
+          "refined_mirror": "diagnostic: refined with a mirrored start of the median filter",
+          "refined_warmup": "diagnostic: refined (mirrored start) times the baselines' 5% "
+                            "linear warm-up"}
 STAGES = (*FAMILIES, "horizons", "report")
-# not part of the protocol: the refined schedule with a shorter median filter, which keeps the
-# early norm spike (and so an emergent warm-up); reported when its cache exists
-# and the refined schedule with the baselines' warm-up ramp (the 10% median window cannot see a
-# norm spike that lasts 1-2% of the run, so no warm-up emerges from these logs)
-DIAGNOSTICS = ("refined_tau01", "refined_warmup")
+# not part of the protocol, reported when their caches exist: the refined schedule with a
+# shorter median filter; with the start of the filter mirrored (sessions 2-3: a mirrored
+# start removes the norm spike of the first 1-2% of the run, so no warm-up emerges); and
+# that schedule times the baselines' warm-up ramp
+DIAGNOSTICS = ("refined_tau01", "refined_mirror", "refined_warmup")
 
 
 def cache_dir(quick: bool) -> Path:
@@ -292,16 +323,17 @@ def schedule_shape(family: str, qc: QualityConfig, quick: bool) -> tuple[np.ndar
     if family == "wsd":
         return _values(wsd(1.0, T, warmup_steps=warm, cooldown="1-sqrt"), T), {}
     if family == "refined_warmup":
-        values, info = schedule_shape("refined", qc, quick)
+        values, info = schedule_shape("refined_mirror", qc, quick)
         ramp = np.minimum(1.0, np.arange(T + 1) / warm)
         values = values * ramp
         return values / values.max(), {**info, "warmup_steps": warm}
-    if family in ("refined", "refined_tau01"):
+    if family in ("refined", "refined_tau01", "refined_mirror"):
         pilot = np.asarray(load_stage(quick, "linear")["tuned_l1_mean"])
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             ref = refine(pilot, norm="l1", num_points=T + 1,
-                         tau=0.1 if family == "refined" else 0.01)
+                         tau=0.01 if family == "refined_tau01" else 0.1,
+                         start="nearest" if family == "refined" else "mirror")
         info = {"peak_position": ref.peak_position, "warmup_fraction": ref.warmup_fraction,
                 "norm_drop_ratio": ref.norm_drop_ratio, "mean_value": ref.mean_value,
                 "warnings": [str(w.message) for w in caught],
@@ -526,6 +558,7 @@ def main() -> None:
                         "(needs --tag)")
     parser.add_argument("--grid", help="variant: comma-separated starting peak grid (needs --tag)")
     parser.add_argument("--tag", default="", help="suffix of the variant's cache and result")
+    parser.add_argument("--rounds", type=int, help="interleaved timing rounds of part (a)")
     args = parser.parse_args()
     global TAG
     OVERRIDES.update({k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size))
@@ -549,7 +582,7 @@ def main() -> None:
         corpus = load_tinyshakespeare()
         payload = {"quick": args.quick, "optax": optax.__version__,
                    "overhead": overhead(GPTConfig(vocab_size=corpus.vocab_size),
-                                        jnp.asarray(corpus.train), args.quick)}
+                                        jnp.asarray(corpus.train), args.quick, args.rounds)}
         print(markdown_table(payload["overhead"]["rows"]))
         print(markdown_table(payload["overhead"]["components"]))
         print("wrote", write_results(f"schedules_overhead{suffix}", payload))

@@ -44,26 +44,43 @@ def _resample(x: np.ndarray, n: int) -> np.ndarray:
 
 
 def median_smooth(norms: ArrayLike, *, tau: float = 0.1, grid: int = 10_000,
-                  window: int | None = None) -> np.ndarray:
+                  window: int | None = None,
+                  start: Literal["nearest", "mirror"] = "nearest") -> np.ndarray:
     """Median-filters a gradient-norm log with a window of a fraction ``tau`` of the run.
 
     Logs shorter than ``grid`` are first resampled up to ``grid`` points in normalized time,
-    so the window is ``2 * floor(tau * len / 2) + 1`` samples of the (resampled) log. Both
-    ends are padded by reflection, so a late rise of the norm survives the filter and a
-    single outlier at the first step cannot set the first half-window (the authors' recipe
-    pads the start with the nearest value instead). A median rather than a mean keeps loss
-    spikes from leaking into the schedule.
+    so the window is ``2 * floor(tau * len / 2) + 1`` samples of the (resampled) log. The end
+    is padded by reflection, so a late rise of the norm survives the filter. The start is
+    padded with the first value (``start="nearest"``, the authors' recipe): the median over
+    the first half-window then follows the raw log for as long as the early norm stays above
+    its later level, so the large norms of the first steps survive (they are what makes a
+    warm-up emerge), while isolated outliers near step 0 set only the first few samples.
+    ``start="mirror"`` reflects the start too, which removes an early spike shorter than half
+    a window. A median rather than a mean keeps loss spikes from leaking into the schedule.
 
     Args:
         norms: 1-D positive gradient norms.
         tau: window as a fraction of the run (0 disables smoothing).
         grid: the resolution short logs are resampled to before filtering.
         window: an explicit odd window length in samples (overrides ``tau``).
+        start: how the start is padded: ``"nearest"`` (the authors' recipe) or ``"mirror"``.
 
     Returns:
         The smoothed log, at the resolution it was filtered at (``max(len, grid)`` points, or
         ``len`` points when smoothing is off).
+
+    Raises:
+        ValueError: for an unknown ``start``.
+
+    Example:
+        >>> import numpy as np
+        >>> from optlib.schedules import median_smooth
+        >>> g = np.r_[np.full(20, 10.0), np.ones(980)]   # the first 2% of the run is high
+        >>> bool(median_smooth(g)[100] > 5), bool(median_smooth(g, start="mirror")[100] > 5)
+        (True, False)
     """
+    if start not in ("nearest", "mirror"):
+        raise ValueError(f"start must be 'nearest' or 'mirror', got {start!r}")
     g = np.array(norms, dtype=np.float64)
     if window is None and tau == 0:
         return g
@@ -74,7 +91,12 @@ def median_smooth(norms: ArrayLike, *, tau: float = 0.1, grid: int = 10_000,
     width = min(width, 2 * ((m - 1) // 2) + 1)
     if width <= 1:
         return g
-    return ndimage.median_filter(g, size=width, mode="mirror")
+    if start == "mirror":
+        return ndimage.median_filter(g, size=width, mode="mirror")
+    # reflect the end by hand, then let scipy pad the start with the first value
+    pad = g[-2:-width - 2:-1]
+    padded = np.concatenate([g, pad])
+    return ndimage.median_filter(padded, size=width, mode="nearest")[:m]
 
 
 def _check_norms(grad_norms: ArrayLike) -> np.ndarray:
@@ -97,7 +119,8 @@ def _check_norms(grad_norms: ArrayLike) -> np.ndarray:
 
 def refine(grad_norms: ArrayLike, *, norm: Literal["l2", "l1"] = "l2", tau: float = 0.1,
            num_points: int = 1000, grid: int = 10_000, window: int | None = None,
-           warn: bool = True) -> RefinedSchedule:
+           start: Literal["nearest", "mirror"] = "nearest", warn: bool = True
+           ) -> RefinedSchedule:
     """Refines a schedule from the per-step gradient norms of a previous run.
 
     With smoothed norms ``G_t`` and weights ``w_t = G_t**-2`` (``norm="l2"``, for SGD) or
@@ -126,6 +149,9 @@ def refine(grad_norms: ArrayLike, *, norm: Literal["l2", "l1"] = "l2", tau: floa
         num_points: length of the returned schedule (its resolution in normalized time).
         grid: logs shorter than this are resampled up to it before filtering.
         window: an explicit filter width in samples of the (resampled) log, overriding ``tau``.
+        start: how the median filter pads the start of the log (see :func:`median_smooth`):
+            ``"nearest"`` (the authors' recipe; keeps a short early spike, hence a warm-up)
+            or ``"mirror"``.
         warn: issue :class:`DegenerateScheduleWarning` when the result looks degenerate.
 
     Returns:
@@ -133,7 +159,7 @@ def refine(grad_norms: ArrayLike, *, norm: Literal["l2", "l1"] = "l2", tau: floa
 
     Raises:
         ValueError: for norms that are not a 1-D array of positive finite numbers, an unknown
-            ``norm``, ``tau`` outside ``[0, 1)`` or ``num_points < 2``.
+            ``norm``, ``tau`` outside ``[0, 1)``, ``num_points < 2`` or an unknown ``start``.
 
     Example:
         >>> import numpy as np
@@ -161,7 +187,7 @@ def refine(grad_norms: ArrayLike, *, norm: Literal["l2", "l1"] = "l2", tau: floa
     g = _check_norms(grad_norms)
     # the schedule is scale invariant; normalizing first keeps the weights in range
     g = g / np.median(g)
-    smooth = _resample(median_smooth(g, tau=tau, grid=grid, window=window), int(num_points))
+    smooth = _resample(median_smooth(g, tau=tau, grid=grid, window=window, start=start), int(num_points))
     w = smooth ** (-2.0 if norm == "l2" else -1.0)
     tail = np.concatenate([np.cumsum(w[::-1])[::-1][1:], [0.0]])
     s = w * tail
