@@ -298,38 +298,47 @@ def test_adaptive_damping_and_kl_clip_and_errors():
     stats = jax.jit(lambda p: oc.curvature_stats(apply_fn, p, x, loss=loss))(params)
     value, grads = jax.jit(jax.value_and_grad(value_fn))(params)
 
-    def one(opt):
-        return jax.jit(lambda p, g, v: opt.update(g, opt.init(p), p, curvature=stats, value=v,
-                                                  value_fn=value_fn))(params, grads, value)
+    # Hyperparameters are traced: one compiled update per optimizer structure.
+    @jax.jit
+    def one(lr, kl_clip):
+        opt = oc.kfac(lr, damping=1e-2, kl_clip=kl_clip)
+        return opt.update(grads, opt.init(params), params, curvature=stats)[0]
+
+    @jax.jit
+    def adapt(lr):
+        opt = oc.kfac(lr, damping=1e-2, adaptive_damping=True, damping_every=1,
+                      damping_decay=0.5)
+        return opt.update(grads, opt.init(params), params, curvature=stats, value=value,
+                          value_fn=value_fn)[1]
 
     # A huge step is a poor model of the loss: damping must grow.
-    _, st = one(oc.kfac(50.0, damping=1e-2, adaptive_damping=True, damping_every=1,
-                        damping_decay=0.5))
+    st = adapt(50.0)
     assert float(st.damping) == pytest.approx(2e-2) and float(st.rho) < 0.25
     # A small step is well modelled: damping shrinks.
-    _, st = one(oc.kfac(0.01, damping=1e-2, adaptive_damping=True, damping_every=1,
-                        damping_decay=0.5))
+    st = adapt(0.01)
     assert float(st.damping) == pytest.approx(5e-3) and float(st.rho) > 0.75
     clipped = oc.kfac(100.0, damping=1e-2, kl_clip=1e-4)
-    upd, _ = one(clipped)
-    upd_free, _ = one(oc.kfac(100.0, damping=1e-2))
+    upd = one(100.0, 1e-4)
+    upd_free = one(100.0, np.inf)   # an infinite bound never binds: the plain K-FAC step
     quad = -float(optax.tree.vdot(upd_free, grads)) / 100.0  # g^T F^-1 g
     step = -float(optax.tree.vdot(upd, grads)) / quad  # the clipped learning rate
     assert step**2 * quad == pytest.approx(1e-4, rel=1e-10)  # the bound is active
-    # Momentum: v_1 = d_1, v_2 = m v_1 + d_2 on the (same) K-FAC steps d_k.
-    def two(opt):
-        def f(p, g):
-            s = opt.init(p)
-            u1, s = opt.update(g, s, p, curvature=stats)
-            return u1, opt.update(g, s, p, curvature=stats)[0]
-        return jax.jit(f)(params, grads)
+    # Momentum: v_1 = d_1, v_2 = m v_1 + d_2 on the (same) K-FAC steps d_k (m = 0: v = d).
+    @jax.jit
+    def two(m):
+        opt = oc.kfac(0.1, damping=1e-2, momentum=m)
+        s = opt.init(params)
+        u1, s = opt.update(grads, s, params, curvature=stats)
+        return u1, opt.update(grads, s, params, curvature=stats)[0]
 
-    (d1, d2), (v1, v2) = two(oc.kfac(0.1, damping=1e-2)), two(oc.kfac(0.1, damping=1e-2,
-                                                                       momentum=0.5))
+    (d1, d2), (v1, v2) = two(0.0), two(0.5)
     for d, v, want in zip(jax.tree.leaves((d1, d2)), jax.tree.leaves((v1, v2)),
                           jax.tree.leaves((d1, jax.tree.map(lambda x, y: 0.5 * x + y, d1, d2)))):
         np.testing.assert_allclose(v, want, rtol=1e-12, atol=1e-15)
         assert not np.allclose(d, 0.0)
+    # The traced m = 0 step is the plain K-FAC step (no velocity).
+    np.testing.assert_allclose(jax.tree.leaves(one(0.1, np.inf))[0], jax.tree.leaves(d1)[0],
+                               rtol=1e-12)
     with pytest.raises(ValueError, match="momentum"):
         oc.kfac(momentum=1.0)
     with pytest.raises(ValueError, match="curvature"):
