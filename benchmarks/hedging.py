@@ -467,6 +467,42 @@ def kfac_jax_section(cfg):
     return rows
 
 
+def first_step_check(cfg):
+    """One step of optlib K-FAC and kfac-jax from the same parameters on the same paths,
+    without the trust region (``kl_clip``/``norm_constraint`` off), inverses refreshed at
+    that step: per leaf, the relative difference and the cosine of the two updates."""
+    kfac_jax = _kfac_jax()
+    problem = peer_problem(cfg)
+    check = argparse.Namespace(**{**vars(cfg), "kl_clips": [None], "inverse_every": 1})
+    rows = []
+    for label in cfg.peer_policies:
+        lstm = label.startswith("lstm")
+        policy = h.LSTMHedger(cfg.hidden) if lstm else h.MLPHedger((cfg.hidden, cfg.hidden))
+        ours = h.DeepHedger(problem, policy, functools.partial(
+            oc.kfac, inverse_every=1, sequence="recurrent" if lstm else "expand"),
+            {"learning_rate": cfg.kfac_lrs[0], "damping": cfg.dampings[0]},
+            num_paths=cfg.paths, stats_paths=cfg.paths)
+        key = jax.random.split(jax.random.key(1234), 1)[0]
+        p0 = ours.init_params(key)
+        mine = jax.tree.map(lambda a, b: a - b, optlib.run(
+            ours, p0, key=jax.random.fold_in(key, 7), max_steps=1).params, p0)
+        opt = kfac_jax_optimizer(kfac_jax, check, problem, policy, lstm)
+        loop_key = jax.random.split(jax.random.fold_in(key, 7))[1]
+        state = opt.init(p0, jax.random.key(1), loop_key)
+        new, _, _ = opt.step(jax.tree.map(jnp.copy, p0), state, jax.random.key(3),
+                             batch=jax.random.fold_in(loop_key, 0), global_step_int=0)
+        theirs = jax.tree.map(lambda a, b: a - b, new, p0)
+        for (path, a), b in zip(jax.tree_util.tree_flatten_with_path(mine)[0],
+                                jax.tree.leaves(theirs), strict=True):
+            na, nb = float(jnp.linalg.norm(a)), float(jnp.linalg.norm(b))
+            rows.append({"policy": label, "leaf": "/".join(str(getattr(k, "key", k)) for k in path),
+                         "optlib norm": na, "kfac-jax norm": nb,
+                         "relative difference": float(jnp.linalg.norm(a - b)) / na,
+                         "cosine": float(jnp.vdot(a, b)) / (na * nb)})
+    print(markdown_table(rows), flush=True)
+    return rows
+
+
 def peer_summary(steps, ours, peer):
     """Steps for the seed-mean test-risk curves to reach the worse final risk and levels
     a quarter, half and three quarters of the way to it from the initial risk."""
@@ -537,6 +573,8 @@ def main() -> None:
     parser.add_argument("--peers", action="store_true", help="run the kfac-jax section")
     parser.add_argument("--peer-risk", choices=("mse", "entropic"), default="mse",
                         help="objective of the kfac-jax section")
+    parser.add_argument("--peer-first-step", action="store_true",
+                        help="one-step agreement check of optlib K-FAC and kfac-jax (no clip)")
     parser.add_argument("--peer-policies", nargs="+", choices=("mlp", "lstm"),
                         default=["mlp", "lstm"])
     parser.add_argument("--timing", action="store_true",
@@ -579,6 +617,12 @@ def main() -> None:
         out = cache / f"step_timing_p{cfg.paths}_s{cfg.stats_paths}.json"
         out.write_text(json.dumps({"rows": rows, "machine": machine_info(),
                                    "config": vars(cfg)}, indent=1, default=str))
+        print(f"wrote {out}")
+        return
+    if cfg.peer_first_step:
+        rows = first_step_check(cfg)
+        out = cache / f"peers_first_step_{cfg.peer_risk}_H{cfg.hidden}_p{cfg.paths}.json"
+        out.write_text(json.dumps({"rows": rows, "config": vars(cfg)}, indent=1, default=str))
         print(f"wrote {out}")
         return
     if cfg.peers:
