@@ -72,17 +72,23 @@ def per_example_grads(fun, e):
     return jnp.stack([jac[i, i] for i in range(e.shape[0])])
 
 
+_COMPILED = {}
+
+
 def stats_and_update(opt, apply_fn, params, grads, *args, loss, state=None, **extra):
-    """curvature_stats and one K-FAC update, jitted (eager flax is slow on a loaded machine)."""
+    """curvature_stats and one K-FAC update, jitted (eager flax is slow on a loaded machine);
+    one compiled program per (optimizer, model, loss), reused by later calls."""
+    key = (opt, apply_fn, loss, tuple(sorted(extra)))
+    if key not in _COMPILED:
+        @jax.jit
+        def run(params, grads, state, args, extra):
+            stats = oc.curvature_stats(apply_fn, params, *args, loss=loss)
+            updates, st = opt.update(grads, state, params, curvature=stats, **extra)
+            return stats, updates, st
 
-    @jax.jit
-    def run(params, grads, state, args):
-        stats = oc.curvature_stats(apply_fn, params, *args, loss=loss)
-        st = opt.init(params) if state is None else state
-        updates, st = opt.update(grads, st, params, curvature=stats, **extra)
-        return stats, updates, st
-
-    return run(params, grads, state, args)
+        _COMPILED[key] = run
+    state = jax.jit(opt.init)(params) if state is None else state
+    return _COMPILED[key](params, grads, state, args, extra)
 
 
 def ones(a):
@@ -138,7 +144,8 @@ def test_stats_match_exact_per_example_derivatives(rnn_setup):
         np.testing.assert_allclose(stats[k][1], taps[k][1], atol=1e-13)
     # The generic Hessian-diagonal route equals the closed form of a risk measure.
     from optlib.hedging import EntropicRisk
-    stats2 = oc.curvature_stats(apply_fn, params, xs, loss=EntropicRisk(1.0))
+    stats2 = jax.jit(lambda p: oc.curvature_stats(apply_fn, p, xs, loss=EntropicRisk(1.0)))(
+        params)
     np.testing.assert_allclose(stats2["head/kernel"][1], taps["head/kernel"][1], atol=1e-13)
 
 
@@ -212,7 +219,7 @@ def test_dense_mlp_kfac_equals_hand_built():
         return model.apply(variables, x, mutable=oc.TAP_COLLECTIONS)
 
     loss = lambda out: jnp.mean((out - 1.0) ** 2)  # noqa: E731
-    grads = jax.grad(lambda p: loss(apply_fn({"params": p}, x)[0]))(params)
+    grads = jax.jit(jax.grad(lambda p: loss(apply_fn({"params": p}, x)[0])))(params)
     p = params
 
     def manual(e0, e1):
@@ -252,7 +259,7 @@ def test_single_layer_kfac_is_exact_gauss_newton():
         return out[:, 0] - y, coll
 
     loss = lambda r: 0.5 * jnp.mean(r**2)  # noqa: E731
-    grads = jax.grad(lambda p: loss(apply_fn({"params": p}, x)[0]))(params)
+    grads = jax.jit(jax.grad(lambda p: loss(apply_fn({"params": p}, x)[0])))(params)
     opt = oc.kfac(1.0, damping=1e-3, exact_damping=True)
     _, upd, _ = stats_and_update(opt, apply_fn, params, grads, x, loss=loss)
     xb = ones(np.asarray(x))
@@ -364,7 +371,7 @@ def test_inverse_refresh_period_reuses_preconditioner():
     loss = lambda o: jnp.mean(o**2)  # noqa: E731
     opt = oc.kfac(0.1, inverse_every=3)
     state = opt.init(params)
-    grads = jax.grad(lambda p: loss(apply_fn({"params": p}, x)[0]))(params)
+    grads = jax.jit(jax.grad(lambda p: loss(apply_fn({"params": p}, x)[0])))(params)
 
     @jax.jit
     def step(state, xk):
@@ -388,7 +395,7 @@ def test_fisher_mode_is_unbiased_for_the_diagonal():
     def apply_fn(variables, x):
         return model.apply(variables, x, mutable=oc.TAP_COLLECTIONS)
 
-    ggn = oc.curvature_stats(apply_fn, params, x, loss=entropic)
+    ggn = jax.jit(lambda p: oc.curvature_stats(apply_fn, p, x, loss=entropic))(params)
     samples = jax.jit(jax.vmap(lambda k: oc.curvature_stats(apply_fn, params, x, loss=entropic,
                                                     curvature="fisher", key=k)["l1/kernel"][1]))(
         jax.random.split(jax.random.key(0), 4000))
@@ -410,7 +417,7 @@ def test_axis_name_averages_statistics_across_shards():
         return model.apply(variables, x, mutable=oc.TAP_COLLECTIONS)
 
     loss = lambda o: jnp.mean((o - 1.0) ** 2)  # noqa: E731
-    grads = jax.grad(lambda p: loss(apply_fn({"params": p}, x)[0]))(params)
+    grads = jax.jit(jax.grad(lambda p: loss(apply_fn({"params": p}, x)[0])))(params)
 
     def factors(opt, xb):
         stats = oc.curvature_stats(apply_fn, params, xb, loss=loss)
