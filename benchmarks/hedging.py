@@ -296,71 +296,250 @@ def step_timing(cfg):
     return rows
 
 
+def _kfac_jax():
+    """Imports kfac-jax and adapts it to this jax.
+
+    kfac-jax 0.0.8 evaluates jaxpr equations with ``subfuns, params =
+    primitive.get_bind_params(params)``; jax 0.10 returns the parameters alone (call
+    primitives carry ``subfuns`` inside them). The replacement below does what jax's own
+    ``eval_jaxpr`` does and accepts both forms; it changes nothing else in kfac-jax.
+    """
+    import jax.extend as jex
+    import kfac_jax
+    from kfac_jax._src import tag_graph_matcher as tgm
+
+    def eval_jaxpr_eqn(eqn, in_values):
+        bind = eqn.primitive.get_bind_params(eqn.params)
+        subfuns = ()
+        if isinstance(bind, tuple):
+            subfuns, bind = bind
+        with jex.source_info_util.user_context(eqn.source_info.traceback):
+            out = eqn.primitive.bind(*subfuns, *in_values, **bind)
+        return out if isinstance(out, list) else [out]
+
+    tgm.eval_jaxpr_eqn = eval_jaxpr_eqn
+    return kfac_jax
+
+
+def peer_problem(cfg):
+    """The benchmark market (``--xi``, ``--cost``, ``--s0``) with ``--peer-risk``: the MSE
+    of the P&L with the Heston price as premium, or the entropic risk."""
+    market = h.Heston(kappa=1.0, theta=0.04, xi=cfg.xi, rho=-0.7, v0=0.04)
+    if cfg.peer_risk == "mse":
+        premium = float(h.heston_call(cfg.s0, cfg.s0, 30 / 365, market))
+        return h.HedgingProblem(market=market, option=h.EuropeanOption(cfg.s0), s0=cfg.s0,
+                                cost_rate=cfg.cost, risk=h.MeanSquaredError(), premium=premium)
+    return make_problem(cfg, cfg.xi, cfg.cost)
+
+
+def kfac_jax_optimizer(kfac_jax, cfg, problem, policy, lstm):
+    """kfac-jax on the same objective, curvature, hyperparameters and paths as optlib's K-FAC.
+
+    The loss simulates the step's paths from the key passed as the batch (the key
+    ``optlib.run`` gives step ``k``: same paths). The curvature is the GGN of the risk in
+    the P&L with the loss Hessian's diagonal, as in :func:`optlib.curvature.curvature_stats`:
+    the MSE is kfac-jax's squared-error loss (``sum (pnl - 0)^2 / N``, Fisher ``2/N``); for
+    the entropic risk the registered prediction is ``s_n pnl_n`` with the constant
+    ``s_n = sqrt(N H_nn / 2)``, ``H_nn = lambda w_n (1 - w_n)``, whose squared-error Fisher
+    is ``H_nn J_n^T J_n`` (the value and gradient are those of the entropic risk itself).
+    ``estimation_mode`` is kfac-jax's default ``ggn_curvature_prop`` (Rademacher signs:
+    exact for one output per path). No burn-in, no momentum, fixed learning rate and
+    damping, ``norm_constraint`` = ``kl_clip`` (the same bound ``lr^2 g^T F^-1 g``), the
+    same EMA decay (0.95) and inverse period. The LSTM's recurrent kernel is used inside
+    ``lax.scan``: kfac-jax 0.0.8 tags it as a dense layer inside the scan body and then
+    fails ("parameter indices were not assigned a block"); skipping that pattern leaves it
+    to kfac-jax's generic (diagonal) block, its fallback for such weights.
+    """
+    n = cfg.paths
+    risk = problem.risk
+
+    def loss(params, key):
+        paths = problem.simulate(key, n, jax.tree.leaves(params)[0].dtype)
+        feats = problem.features(paths)
+        pnl = problem.pnl(paths, policy.apply({"params": params}, feats)).pnl
+        if cfg.peer_risk == "mse":
+            kfac_jax.register_squared_error_loss(pnl[:, None])
+        else:
+            s = jnp.sqrt(0.5 * n * risk.hessian_diag(jax.lax.stop_gradient(pnl)))
+            kfac_jax.register_squared_error_loss(jax.lax.stop_gradient(s)[:, None]
+                                                 * pnl[:, None])
+        return risk(pnl)
+
+    lr, damping = cfg.kfac_lrs[0], cfg.dampings[0]
+    return kfac_jax.Optimizer(
+        value_and_grad_func=jax.value_and_grad(loss), l2_reg=0.0,
+        use_adaptive_learning_rate=False, use_adaptive_momentum=False,
+        use_adaptive_damping=False, learning_rate_schedule=lambda s: lr,
+        momentum_schedule=lambda s: 0.0, damping_schedule=lambda s: damping,
+        norm_constraint=cfg.kl_clips[0], num_burnin_steps=0, curvature_ema=0.95,
+        inverse_update_period=cfg.inverse_every, batch_size_extractor=lambda b: n,
+        patterns_to_skip=("dense_no_bias_no_reshape",) if lstm else (), multi_device=False)
+
+
 def kfac_jax_section(cfg):
-    """kfac-jax on the MLP policy (MSE, its squared-error loss) and on the LSTM (diagonal)."""
-    rows = []
+    """optlib K-FAC against kfac-jax, seed by seed on the same initialisations and paths:
+    MLP (both Kronecker-factored; kfac-jax's repeated-dense blocks = KFAC-expand) and LSTM
+    (optlib's recurrent K-FAC against kfac-jax's diagonal fallback for the recurrent weight).
+
+    Per policy: the relative difference of the two first updates (seed 0, inverses
+    refreshed at step 0 by both: the blocks that both factor should agree), the test-risk
+    curves of every seed at the recorded steps, the steps for the seed-mean curve to reach
+    the worse of the two final risks (and intermediate levels), and step times (optlib: a
+    compiled run over seeds, as in the main benchmark; kfac-jax: its jitted ``step`` in a
+    Python loop, evaluation excluded).
+    """
     try:
-        import kfac_jax
+        kfac_jax = _kfac_jax()
     except ImportError as err:  # pragma: no cover - optional peer
         return [{"peer": "kfac-jax", "status": f"not installed: {err}"}]
-    problem = h.HedgingProblem(
-        market=h.Heston(kappa=1.0, theta=0.04, xi=2.0, rho=-0.7, v0=0.04),
-        option=h.EuropeanOption(cfg.s0), s0=cfg.s0, cost_rate=1e-3, risk=h.MeanSquaredError(),
-        premium=float(h.heston_call(cfg.s0, cfg.s0, 30 / 365, h.Heston())))
+    problem = peer_problem(cfg)
     test = problem.simulate(jax.random.key(99), cfg.test_paths)
-    for label, policy in (("MLP(32,32)", h.MLPHedger((32, 32))), ("LSTM(32)", h.LSTMHedger(32))):
-        solver = h.DeepHedger(problem, policy, optax.adam, {"learning_rate": 1e-3},
-                              num_paths=cfg.paths)
+    hyper = {"learning_rate": cfg.kfac_lrs[0], "damping": cfg.dampings[0]}
+    if cfg.kl_clips[0] is not None:
+        hyper["kl_clip"] = cfg.kl_clips[0]
+    rows = []
+    for label in cfg.peer_policies:
+        lstm = label.startswith("lstm")
+        policy = h.LSTMHedger(cfg.hidden) if lstm else h.MLPHedger((cfg.hidden, cfg.hidden))
         ours = h.DeepHedger(problem, policy, functools.partial(
-            oc.kfac, damping=cfg.dampings[0], inverse_every=cfg.inverse_every,
-            sequence="recurrent" if "LSTM" in label else "expand"),
-            {"learning_rate": cfg.kfac_lrs[0]}, num_paths=cfg.paths,
-            stats_paths=cfg.stats_paths)
-        ph, st, _, per_step, _ = train(ours, 1, cfg.steps, cfg.eval_every)
-        our_curve = test_curve(ours, ph, test)[0]
-        row = {"policy": label, "optlib K-FAC final MSE": float(our_curve[-1]),
-               "optlib ms/step": 1e3 * per_step}
-        evaluate = jax.jit(lambda p, solver=solver: h.evaluate_policy(solver, p, test).risk)
+            oc.kfac, inverse_every=cfg.inverse_every,
+            sequence="recurrent" if lstm else "expand"), hyper, num_paths=cfg.paths,
+            stats_paths=cfg.paths)
+        load_before = load_average()
+        ph, st, final, per_step, compile_s = train(ours, cfg.seeds, cfg.steps, cfg.eval_every)
+        our_curve = np.concatenate([test_curve(ours, ph, test),
+                                    np.asarray(_final_metrics(ours, final, test).risk)[:, None]],
+                                   axis=1)
+        rec = list(st) + [cfg.steps]
+        print(f"  optlib {label}: final {our_curve[:, -1].mean():.4f}, "
+              f"{1e3 * per_step:.1f} ms/step, compile {compile_s:.0f} s", flush=True)
+        row = {"policy": f"{label} H={cfg.hidden}", "risk": cfg.peer_risk,
+               "optlib curve": our_curve.tolist(), "steps": rec,
+               "optlib ms/step": 1e3 * per_step, "optlib compile s": compile_s}
         try:
-            def loss(params, key, solver=solver):
-                paths = problem.simulate(key, cfg.paths)
-                res = problem.pnl(paths, solver.hedge(params, paths))
-                kfac_jax.register_squared_error_loss(res.pnl[:, None],
-                                                     jnp.zeros((cfg.paths, 1)), weight=1.0)
-                return jnp.mean(res.pnl**2)
-
-            opt = kfac_jax.Optimizer(
-                value_and_grad_func=jax.value_and_grad(loss), l2_reg=0.0,
-                use_adaptive_learning_rate=False, use_adaptive_momentum=False,
-                use_adaptive_damping=False, learning_rate_schedule=lambda s: cfg.kfac_lrs[0],
-                momentum_schedule=lambda s: 0.0, damping_schedule=lambda s: cfg.dampings[0],
-                inverse_update_period=cfg.inverse_every, multi_device=False)
-            params = solver.init_params(jax.random.key(0))
-            state = opt.init(params, jax.random.key(1), jax.random.key(2))
-            curve, t0 = [], time.perf_counter()
-            for i in range(cfg.steps):
-                if i % cfg.eval_every == 0:
-                    curve.append(float(evaluate(params)))
-                params, state, _ = opt.step(params, state, jax.random.key(3),
-                                            batch=jax.random.fold_in(jax.random.key(4), i),
-                                            global_step_int=i)
-            curve.append(float(evaluate(params)))
-            goal = 1.01 * min(curve[-1], float(our_curve[-1]))
-            hit = lambda c, st=st, goal=goal: next(  # noqa: E731
-                (int(st[i]) for i, v in enumerate(c) if v <= goal), None)
-            row.update({"kfac-jax final MSE": curve[-1],
-                        "kfac-jax ms/step (incl. eval)": 1e3 * (time.perf_counter() - t0)
-                        / cfg.steps,
-                        "steps to 1.01 x best final (optlib / kfac-jax)":
-                            f"{hit(list(our_curve))} / {hit(curve)}",
+            opt = kfac_jax_optimizer(kfac_jax, cfg, problem, policy, lstm)
+            evaluate = jax.jit(lambda p, ours=ours: h.evaluate_policy(ours, p, test).risk)
+            keys = jax.random.split(jax.random.key(1234), cfg.seeds)   # as in train()
+            curves, times, first = [], [], None
+            for s in range(cfg.seeds):
+                params = ours.init_params(keys[s])
+                loop_key = jax.random.split(jax.random.fold_in(keys[s], 7))[1]
+                state = opt.init(params, jax.random.key(1), loop_key)
+                curve = [float(evaluate(params))]
+                for i in range(cfg.steps):
+                    before = jax.tree.map(jnp.copy, params) if s == 0 and i == 0 else None
+                    t0 = time.perf_counter()
+                    new, state, _ = opt.step(params, state, jax.random.key(3),
+                                             batch=jax.random.fold_in(loop_key, i),
+                                             global_step_int=i)
+                    jax.block_until_ready(new)
+                    times.append(time.perf_counter() - t0)
+                    if s == 0 and i == 0:
+                        first = jax.tree.map(lambda a, b: a - b, new, before)
+                    params = new
+                    if i + 1 in rec[1:-1]:
+                        curve.append(float(evaluate(params)))
+                curve.append(float(evaluate(params)))
+                curves.append(curve)
+                print(f"  kfac-jax {label} seed {s}: final {curve[-1]:.4f}", flush=True)
+            peer_curve = np.asarray(curves)
+            # optlib's first update on seed 0 (same paths and initialisation).
+            p0 = ours.init_params(keys[0])
+            r1 = optlib.run(ours, p0, key=jax.random.fold_in(keys[0], 7), max_steps=1)
+            mine = jax.tree.map(lambda a, b: a - b, r1.params, p0)
+            agree = {"/".join(str(getattr(k, "key", k)) for k in path):
+                     float(jnp.linalg.norm(a - b) / jnp.linalg.norm(a))
+                     for (path, a), b in zip(jax.tree_util.tree_flatten_with_path(mine)[0],
+                                             jax.tree.leaves(first), strict=True)}
+            steady = np.asarray(times[2 * cfg.inverse_every:], np.float64)
+            row.update({"kfac-jax curve": peer_curve.tolist(),
+                        "kfac-jax ms/step": 1e3 * float(steady.mean()),
+                        "first-update relative difference per leaf": agree,
                         "status": "ran"})
+            row.update(peer_summary(np.asarray(rec), our_curve, peer_curve))
         except Exception as err:  # noqa: BLE001 - report the peer's failure, do not hide it
             row.update({"status": f"kfac-jax failed: {type(err).__name__}: "
-                                  f"{str(err).splitlines()[0][:120]}"})
+                                  f"{str(err).splitlines()[0][:160]}"})
             traceback.print_exc()
+        row.update({"load before": load_before, "load after": load_average()})
         rows.append(row)
-        print(markdown_table(rows[-1:]), flush=True)
+        print(markdown_table([peer_row(row)]), flush=True)
     return rows
+
+
+def first_step_check(cfg):
+    """One step of optlib K-FAC and kfac-jax from the same parameters on the same paths,
+    without the trust region (``kl_clip``/``norm_constraint`` off), inverses refreshed at
+    that step: per leaf, the relative difference and the cosine of the two updates."""
+    kfac_jax = _kfac_jax()
+    problem = peer_problem(cfg)
+    check = argparse.Namespace(**{**vars(cfg), "kl_clips": [None], "inverse_every": 1})
+    rows = []
+    for label in cfg.peer_policies:
+        lstm = label.startswith("lstm")
+        policy = h.LSTMHedger(cfg.hidden) if lstm else h.MLPHedger((cfg.hidden, cfg.hidden))
+        ours = h.DeepHedger(problem, policy, functools.partial(
+            oc.kfac, inverse_every=1, sequence="recurrent" if lstm else "expand"),
+            {"learning_rate": cfg.kfac_lrs[0], "damping": cfg.dampings[0]},
+            num_paths=cfg.paths, stats_paths=cfg.paths)
+        key = jax.random.split(jax.random.key(1234), 1)[0]
+        p0 = ours.init_params(key)
+        mine = jax.tree.map(lambda a, b: a - b, optlib.run(
+            ours, p0, key=jax.random.fold_in(key, 7), max_steps=1).params, p0)
+        opt = kfac_jax_optimizer(kfac_jax, check, problem, policy, lstm)
+        loop_key = jax.random.split(jax.random.fold_in(key, 7))[1]
+        state = opt.init(p0, jax.random.key(1), loop_key)
+        new, _, _ = opt.step(jax.tree.map(jnp.copy, p0), state, jax.random.key(3),
+                             batch=jax.random.fold_in(loop_key, 0), global_step_int=0)
+        theirs = jax.tree.map(lambda a, b: a - b, new, p0)
+        for (path, a), b in zip(jax.tree_util.tree_flatten_with_path(mine)[0],
+                                jax.tree.leaves(theirs), strict=True):
+            na, nb = float(jnp.linalg.norm(a)), float(jnp.linalg.norm(b))
+            rows.append({"policy": label, "leaf": "/".join(str(getattr(k, "key", k)) for k in path),
+                         "optlib norm": na, "kfac-jax norm": nb,
+                         "relative difference": float(jnp.linalg.norm(a - b)) / na,
+                         "cosine": float(jnp.vdot(a, b)) / (na * nb)})
+    print(markdown_table(rows), flush=True)
+    return rows
+
+
+def peer_summary(steps, ours, peer):
+    """Steps for the seed-mean test-risk curves to reach the worse final risk and levels
+    a quarter, half and three quarters of the way to it from the initial risk."""
+    m_ours, m_peer = ours.mean(axis=0), peer.mean(axis=0)
+    target = max(m_ours[-1], m_peer[-1])
+    start = m_ours[0]
+    out = {"optlib final": float(m_ours[-1]), "optlib final ci": ci95(ours[:, -1]),
+           "kfac-jax final": float(m_peer[-1]), "kfac-jax final ci": ci95(peer[:, -1]),
+           "paired final difference (optlib - kfac-jax)": float(np.mean(ours[:, -1] - peer[:, -1])),
+           "paired final difference ci": ci95(ours[:, -1] - peer[:, -1]), "levels": {}}
+    for frac in (0.75, 0.9, 1.0):
+        level = float(start + frac * (target - start))
+
+        def first(c, level=level):
+            hit = np.nonzero(c <= level)[0]
+            return int(steps[hit[0]]) if hit.size else None
+
+        out["levels"][f"{frac:g}"] = (level, first(m_ours), first(m_peer))
+    return out
+
+
+def peer_row(row):
+    if row.get("status") != "ran":
+        return {"policy": row["policy"], "status": row["status"]}
+    lv = row["levels"]
+    fmt = lambda k: f"{lv[k][1]} / {lv[k][2]}"  # noqa: E731
+    return {"policy": row["policy"], "risk": row["risk"],
+            "final optlib": f"{row['optlib final']:.4f} ± {row['optlib final ci']:.4f}",
+            "final kfac-jax": f"{row['kfac-jax final']:.4f} ± {row['kfac-jax final ci']:.4f}",
+            "paired diff": f"{row['paired final difference (optlib - kfac-jax)']:+.4f} ± "
+                           f"{row['paired final difference ci']:.4f}",
+            "steps to 75% / 90% / 100% of the way (optlib / kfac-jax)":
+                f"{fmt('0.75')}; {fmt('0.9')}; {fmt('1')}",
+            "ms/step optlib / kfac-jax": f"{row['optlib ms/step']:.0f} / "
+                                         f"{row['kfac-jax ms/step']:.0f}",
+            "first update max rel diff":
+                f"{max(row['first-update relative difference per leaf'].values()):.1e}"}
 
 
 def main() -> None:
@@ -392,6 +571,12 @@ def main() -> None:
     parser.add_argument("--stats-paths-list", type=int, nargs="+", default=None,
                         help="K-FAC statistics subsample sizes to sweep (default: --stats-paths)")
     parser.add_argument("--peers", action="store_true", help="run the kfac-jax section")
+    parser.add_argument("--peer-risk", choices=("mse", "entropic"), default="mse",
+                        help="objective of the kfac-jax section")
+    parser.add_argument("--peer-first-step", action="store_true",
+                        help="one-step agreement check of optlib K-FAC and kfac-jax (no clip)")
+    parser.add_argument("--peer-policies", nargs="+", choices=("mlp", "lstm"),
+                        default=["mlp", "lstm"])
     parser.add_argument("--timing", action="store_true",
                         help="interleaved step times (first --adam-lrs / K-FAC values)")
     parser.add_argument("--timing-hidden", type=int, nargs="+", default=[32])
@@ -434,12 +619,20 @@ def main() -> None:
                                    "config": vars(cfg)}, indent=1, default=str))
         print(f"wrote {out}")
         return
+    if cfg.peer_first_step:
+        rows = first_step_check(cfg)
+        out = cache / f"peers_first_step_{cfg.peer_risk}_H{cfg.hidden}_p{cfg.paths}.json"
+        out.write_text(json.dumps({"rows": rows, "config": vars(cfg)}, indent=1, default=str))
+        print(f"wrote {out}")
+        return
     if cfg.peers:
         rows = kfac_jax_section(cfg)
-        out = cache / "peers.json"
+        out = cache / (f"peers_{cfg.peer_risk}_s0{cfg.s0:g}_xi{cfg.xi:g}_c{cfg.cost:g}"
+                       f"_H{cfg.hidden}_S{cfg.seeds}_n{cfg.steps}_p{cfg.paths}_"
+                       + "_".join(cfg.peer_policies) + ".json")
         out.write_text(json.dumps({"rows": rows, "load": load_average(),
                                    "config": vars(cfg)}, indent=1, default=str))
-        print(markdown_table(rows))
+        print(markdown_table([peer_row(r) for r in rows]))
         print(f"wrote {out}")
         return
     out = cache / f"{setting_name(cfg)}.json"

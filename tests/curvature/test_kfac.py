@@ -72,17 +72,23 @@ def per_example_grads(fun, e):
     return jnp.stack([jac[i, i] for i in range(e.shape[0])])
 
 
+_COMPILED = {}
+
+
 def stats_and_update(opt, apply_fn, params, grads, *args, loss, state=None, **extra):
-    """curvature_stats and one K-FAC update, jitted (eager flax is slow on a loaded machine)."""
+    """curvature_stats and one K-FAC update, jitted (eager flax is slow on a loaded machine);
+    one compiled program per (optimizer, model, loss), reused by later calls."""
+    key = (opt, apply_fn, loss, tuple(sorted(extra)))
+    if key not in _COMPILED:
+        @jax.jit
+        def run(params, grads, state, args, extra):
+            stats = oc.curvature_stats(apply_fn, params, *args, loss=loss)
+            updates, st = opt.update(grads, state, params, curvature=stats, **extra)
+            return stats, updates, st
 
-    @jax.jit
-    def run(params, grads, state, args):
-        stats = oc.curvature_stats(apply_fn, params, *args, loss=loss)
-        st = opt.init(params) if state is None else state
-        updates, st = opt.update(grads, st, params, curvature=stats, **extra)
-        return stats, updates, st
-
-    return run(params, grads, state, args)
+        _COMPILED[key] = run
+    state = jax.jit(opt.init)(params) if state is None else state
+    return _COMPILED[key](params, grads, state, args, extra)
 
 
 def ones(a):
@@ -138,7 +144,8 @@ def test_stats_match_exact_per_example_derivatives(rnn_setup):
         np.testing.assert_allclose(stats[k][1], taps[k][1], atol=1e-13)
     # The generic Hessian-diagonal route equals the closed form of a risk measure.
     from optlib.hedging import EntropicRisk
-    stats2 = oc.curvature_stats(apply_fn, params, xs, loss=EntropicRisk(1.0))
+    stats2 = jax.jit(lambda p: oc.curvature_stats(apply_fn, p, xs, loss=EntropicRisk(1.0)))(
+        params)
     np.testing.assert_allclose(stats2["head/kernel"][1], taps["head/kernel"][1], atol=1e-13)
 
 
@@ -212,7 +219,7 @@ def test_dense_mlp_kfac_equals_hand_built():
         return model.apply(variables, x, mutable=oc.TAP_COLLECTIONS)
 
     loss = lambda out: jnp.mean((out - 1.0) ** 2)  # noqa: E731
-    grads = jax.grad(lambda p: loss(apply_fn({"params": p}, x)[0]))(params)
+    grads = jax.jit(jax.grad(lambda p: loss(apply_fn({"params": p}, x)[0])))(params)
     p = params
 
     def manual(e0, e1):
@@ -252,7 +259,7 @@ def test_single_layer_kfac_is_exact_gauss_newton():
         return out[:, 0] - y, coll
 
     loss = lambda r: 0.5 * jnp.mean(r**2)  # noqa: E731
-    grads = jax.grad(lambda p: loss(apply_fn({"params": p}, x)[0]))(params)
+    grads = jax.jit(jax.grad(lambda p: loss(apply_fn({"params": p}, x)[0])))(params)
     opt = oc.kfac(1.0, damping=1e-3, exact_damping=True)
     _, upd, _ = stats_and_update(opt, apply_fn, params, grads, x, loss=loss)
     xb = ones(np.asarray(x))
@@ -298,38 +305,47 @@ def test_adaptive_damping_and_kl_clip_and_errors():
     stats = jax.jit(lambda p: oc.curvature_stats(apply_fn, p, x, loss=loss))(params)
     value, grads = jax.jit(jax.value_and_grad(value_fn))(params)
 
-    def one(opt):
-        return jax.jit(lambda p, g, v: opt.update(g, opt.init(p), p, curvature=stats, value=v,
-                                                  value_fn=value_fn))(params, grads, value)
+    # Hyperparameters are traced: one compiled update per optimizer structure.
+    @jax.jit
+    def one(lr, kl_clip):
+        opt = oc.kfac(lr, damping=1e-2, kl_clip=kl_clip)
+        return opt.update(grads, opt.init(params), params, curvature=stats)[0]
+
+    @jax.jit
+    def adapt(lr):
+        opt = oc.kfac(lr, damping=1e-2, adaptive_damping=True, damping_every=1,
+                      damping_decay=0.5)
+        return opt.update(grads, opt.init(params), params, curvature=stats, value=value,
+                          value_fn=value_fn)[1]
 
     # A huge step is a poor model of the loss: damping must grow.
-    _, st = one(oc.kfac(50.0, damping=1e-2, adaptive_damping=True, damping_every=1,
-                        damping_decay=0.5))
+    st = adapt(50.0)
     assert float(st.damping) == pytest.approx(2e-2) and float(st.rho) < 0.25
     # A small step is well modelled: damping shrinks.
-    _, st = one(oc.kfac(0.01, damping=1e-2, adaptive_damping=True, damping_every=1,
-                        damping_decay=0.5))
+    st = adapt(0.01)
     assert float(st.damping) == pytest.approx(5e-3) and float(st.rho) > 0.75
     clipped = oc.kfac(100.0, damping=1e-2, kl_clip=1e-4)
-    upd, _ = one(clipped)
-    upd_free, _ = one(oc.kfac(100.0, damping=1e-2))
+    upd = one(100.0, 1e-4)
+    upd_free = one(100.0, np.inf)   # an infinite bound never binds: the plain K-FAC step
     quad = -float(optax.tree.vdot(upd_free, grads)) / 100.0  # g^T F^-1 g
     step = -float(optax.tree.vdot(upd, grads)) / quad  # the clipped learning rate
     assert step**2 * quad == pytest.approx(1e-4, rel=1e-10)  # the bound is active
-    # Momentum: v_1 = d_1, v_2 = m v_1 + d_2 on the (same) K-FAC steps d_k.
-    def two(opt):
-        def f(p, g):
-            s = opt.init(p)
-            u1, s = opt.update(g, s, p, curvature=stats)
-            return u1, opt.update(g, s, p, curvature=stats)[0]
-        return jax.jit(f)(params, grads)
+    # Momentum: v_1 = d_1, v_2 = m v_1 + d_2 on the (same) K-FAC steps d_k (m = 0: v = d).
+    @jax.jit
+    def two(m):
+        opt = oc.kfac(0.1, damping=1e-2, momentum=m)
+        s = opt.init(params)
+        u1, s = opt.update(grads, s, params, curvature=stats)
+        return u1, opt.update(grads, s, params, curvature=stats)[0]
 
-    (d1, d2), (v1, v2) = two(oc.kfac(0.1, damping=1e-2)), two(oc.kfac(0.1, damping=1e-2,
-                                                                       momentum=0.5))
+    (d1, d2), (v1, v2) = two(0.0), two(0.5)
     for d, v, want in zip(jax.tree.leaves((d1, d2)), jax.tree.leaves((v1, v2)),
                           jax.tree.leaves((d1, jax.tree.map(lambda x, y: 0.5 * x + y, d1, d2)))):
         np.testing.assert_allclose(v, want, rtol=1e-12, atol=1e-15)
         assert not np.allclose(d, 0.0)
+    # The traced m = 0 step is the plain K-FAC step (no velocity).
+    np.testing.assert_allclose(jax.tree.leaves(one(0.1, np.inf))[0], jax.tree.leaves(d1)[0],
+                               rtol=1e-12)
     with pytest.raises(ValueError, match="momentum"):
         oc.kfac(momentum=1.0)
     with pytest.raises(ValueError, match="curvature"):
@@ -355,7 +371,7 @@ def test_inverse_refresh_period_reuses_preconditioner():
     loss = lambda o: jnp.mean(o**2)  # noqa: E731
     opt = oc.kfac(0.1, inverse_every=3)
     state = opt.init(params)
-    grads = jax.grad(lambda p: loss(apply_fn({"params": p}, x)[0]))(params)
+    grads = jax.jit(jax.grad(lambda p: loss(apply_fn({"params": p}, x)[0])))(params)
 
     @jax.jit
     def step(state, xk):
@@ -379,7 +395,7 @@ def test_fisher_mode_is_unbiased_for_the_diagonal():
     def apply_fn(variables, x):
         return model.apply(variables, x, mutable=oc.TAP_COLLECTIONS)
 
-    ggn = oc.curvature_stats(apply_fn, params, x, loss=entropic)
+    ggn = jax.jit(lambda p: oc.curvature_stats(apply_fn, p, x, loss=entropic))(params)
     samples = jax.jit(jax.vmap(lambda k: oc.curvature_stats(apply_fn, params, x, loss=entropic,
                                                     curvature="fisher", key=k)["l1/kernel"][1]))(
         jax.random.split(jax.random.key(0), 4000))
@@ -401,7 +417,7 @@ def test_axis_name_averages_statistics_across_shards():
         return model.apply(variables, x, mutable=oc.TAP_COLLECTIONS)
 
     loss = lambda o: jnp.mean((o - 1.0) ** 2)  # noqa: E731
-    grads = jax.grad(lambda p: loss(apply_fn({"params": p}, x)[0]))(params)
+    grads = jax.jit(jax.grad(lambda p: loss(apply_fn({"params": p}, x)[0])))(params)
 
     def factors(opt, xb):
         stats = oc.curvature_stats(apply_fn, params, xb, loss=loss)

@@ -204,6 +204,9 @@ def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
         del extra
         if curvature is None:
             raise ValueError("kfac.update needs curvature=curvature_stats(...) (the layer taps)")
+        if adaptive_damping and (value is None or value_fn is None or params is None):
+            raise ValueError("adaptive_damping needs params and the extra arguments value "
+                             "and value_fn")
         unknown = set(curvature) - set(state.blocks)
         if unknown:
             raise ValueError(f"curvature has statistics for {sorted(unknown)}, which are not "
@@ -273,9 +276,6 @@ def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
             velocity = new_updates
         new_damping, rho = state.damping, state.rho
         if adaptive_damping:
-            if value is None or value_fn is None or params is None:
-                raise ValueError("adaptive_damping needs params and the extra arguments value "
-                                 "and value_fn")
 
             def adapt():
                 trial = value_fn(optax.apply_updates(params, step_updates))

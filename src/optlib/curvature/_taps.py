@@ -181,6 +181,8 @@ def curvature_stats(apply_fn: Callable[..., tuple[jax.Array, PyTree]], params: P
     """
     if curvature not in ("ggn", "fisher"):
         raise ValueError(f"curvature must be 'ggn' or 'fisher', got {curvature!r}")
+    if curvature == "fisher" and key is None:
+        raise ValueError("curvature='fisher' samples a cotangent and needs key=")
     _, shapes = jax.eval_shape(lambda p: apply_fn({"params": p}, *args), params)
     if PERTURBATIONS not in shapes or KFAC_INPUTS not in shapes:
         raise ValueError("apply_fn must call module.apply(..., mutable=TAP_COLLECTIONS) and "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -48,6 +49,13 @@ class DeepHedgerInfo(NamedTuple):
     pnl_mean: jax.Array
     pnl_std: jax.Array
     cost: jax.Array
+
+
+@functools.partial(jax.jit, static_argnums=(0, 2, 3))
+def _init_policy(policy: nn.Module, key: jax.Array, num_steps: int, dtype: jnp.dtype) -> PyTree:
+    # Compiled once per (policy, shape, dtype): flax's eager init dispatches every
+    # operation of the model (an LSTM's scan included) one at a time.
+    return policy.init(key, jnp.zeros((1, num_steps, 3), dtype))["params"]
 
 
 @solver_dataclass
@@ -114,9 +122,8 @@ class DeepHedger:
 
     def init_params(self, key: jax.Array, dtype: jnp.dtype | None = None) -> PyTree:
         """Initial policy weights for this problem's feature shape."""
-        dtype = dtype or jnp.result_type(float)
-        x = jnp.zeros((1, self.problem.num_steps, 3), dtype)
-        return self.policy.init(key, x)["params"]
+        dtype = jnp.dtype(dtype or jnp.result_type(float))
+        return _init_policy(self.policy, key, self.problem.num_steps, dtype)
 
     def hedge(self, params: PyTree, paths: Paths) -> jax.Array:
         """The policy's positions ``(N, n)`` on ``paths``."""
