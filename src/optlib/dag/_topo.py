@@ -564,7 +564,7 @@ class TopoSwap:
         if final_l1 is not None:
             gram = data.stats if self._cholesky() else data.stats.gram
             with _blas_threads(blas_threads):
-                final_fit = jax.block_until_ready(l1_fit_order(
+                final_fit = jax.tree.map(np.asarray, l1_fit_order(
                     gram, order, final_l1, required=data.required,
                     forbidden=data.forbidden))
             W_raw = np.asarray(final_fit.W, dtype=float)
