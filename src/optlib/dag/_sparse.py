@@ -134,6 +134,10 @@ def l1_fit_order(gram: jax.typing.ArrayLike, order: jax.typing.ArrayLike,
                          jnp.asarray(tol, gram.dtype))
 
 
+# Residual balancing (Boyd et al. 2011, section 3.4.1): change rho by _TAU when one residual exceeds
+# the other by _MU. The textbook values; mu = 3 took ~40 % fewer iterations on the benchmark's
+# d = 100-200 instances, mu = 1.5 oscillated (not adopted: tuned on the benchmark's own data).
+_MU, _TAU = 10.0, 2.0
 _cholesky = unbatched_on_cpu(jnp.linalg.cholesky)
 _solve_lower = unbatched_on_cpu(
     lambda L, B: jax.scipy.linalg.solve_triangular(L, B, lower=True))
@@ -172,7 +176,8 @@ def _l1_fit_order(gram: jax.Array, order: jax.Array, lambda1: jax.Array, require
         primal = jnp.max(scale * jnp.abs(W - Znew))
         dual = rho * jnp.max(jnp.abs(Znew - Z) / scale)
         # residual balancing (Boyd et al. 2011, section 3.4.1): U is scaled by 1 / rho
-        factor = jnp.where(primal > 10.0 * dual, 2.0, jnp.where(dual > 10.0 * primal, 0.5, 1.0))
+        factor = jnp.where(primal > _MU * dual, _TAU,
+                           jnp.where(dual > _MU * primal, 1.0 / _TAU, 1.0))
         return Znew, U / factor, rho * factor, jnp.maximum(primal, dual), k + 1
 
     def more(carry: tuple) -> jax.Array:
