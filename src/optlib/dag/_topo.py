@@ -191,8 +191,9 @@ class TopoSwap:
       :class:`LogisticNode`, :class:`MLPNode`): every touched node is refitted by the
       model's iterative solver, ``vmap``-ed over candidates and nodes, warm-started.
 
-    Run it with :meth:`fit` (validation, restarts as a batch, thresholding), or as an
-    ordinary solver: ``optlib.run(solver, order0, solver.prepare(X))``.
+    Run it with :meth:`fit` (validation, restarts as a batch, an optional sparse final fit
+    of the order, ``final_l1``, and thresholding), or as an ordinary solver:
+    ``optlib.run(solver, order0, solver.prepare(X))``.
 
     Args:
         score: ``"least_squares"``, ``"gaussian_nv"`` or a node model instance.
