@@ -123,21 +123,42 @@ def run_capped(name: str, X: np.ndarray, cap: float, threads: int = 1, **kwargs)
     return W, t, cpu, calls
 
 
-def run_topo(X, seed, score="least_squares", **kw):
+def run_topo(X, seed, score="least_squares", single=False, **kw):
     """Two calls: the first compiles. Returns (result, wall s, CPU s, compile s) of the second
-    call, compile = first wall - second wall."""
+    call, compile = first wall - second wall. ``single``: one call, compile included
+    (compile s = None)."""
     solver = dag.TopoSwap(score=score)
-    t0 = time.perf_counter()
-    solver.fit(X, key=jax.random.key(seed), **kw)
+    t0, c0 = time.perf_counter(), time.process_time()
+    res = solver.fit(X, key=jax.random.key(seed), **kw)
     first = time.perf_counter() - t0
+    if single:
+        return res, first, time.process_time() - c0, None
     t0, c0 = time.perf_counter(), time.process_time()
     res = solver.fit(X, key=jax.random.key(seed), **kw)
     run, cpu = time.perf_counter() - t0, time.process_time() - c0
     return res, run, cpu, max(first - run, 0.0)
 
 
+def run_final_l1(X, order, lambda1):
+    """The sparse final fit (``dag.l1_fit_order``) on a found order, timed apart from the
+    search: two calls with one BLAS thread (as ``TopoSwap.fit``); returns (fit, wall s,
+    CPU s, compile s) of the second call."""
+    from threadpoolctl import threadpool_limits
+
+    gram = dag.TopoSwap().prepare(X).stats
+    with threadpool_limits(limits=1, user_api="blas"):
+        t0 = time.perf_counter()
+        jax.block_until_ready(dag.l1_fit_order(gram, order, lambda1))
+        first = time.perf_counter() - t0
+        t0, c0 = time.perf_counter(), time.process_time()
+        fit = jax.block_until_ready(dag.l1_fit_order(gram, order, lambda1))
+        t, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return fit, t, cpu, max(first - t, 0.0)
+
+
 def synthetic(configs, dagma_max_d, notears_max_d, cap, n=1000, seed=0,
-              methods=("topo", "dagma", "notears"), threads=(1,), notears_cap=None):
+              methods=("topo", "dagma", "notears"), threads=(1,), notears_cap=None,
+              final_l1=None, topo_single=False):
     rows = []
     for d, graph, sem in configs:
         B, X = problem(seed, d, graph, sem, n)
@@ -145,12 +166,26 @@ def synthetic(configs, dagma_max_d, notears_max_d, cap, n=1000, seed=0,
         base = {"d": d, "graph": graph, "noise": sem, "n": n}
         if "topo" in methods:
             load0 = _load()
-            res, t, cpu, c = run_topo(X, seed)
+            res, t, cpu, c = run_topo(X, seed, single=topo_single)
             rows.append({**base, "method": "TopoSwap", "time_s": round(t, 3),
-                         "cpu_s": round(cpu, 2), "compile_s": round(c, 2),
+                         "cpu_s": round(cpu, 2),
+                         "compile_s": "incl." if c is None else round(c, 2),
                          "rounds": res.num_rounds, **evaluate(B, res.W, X),
                          "true_refit_ls": round(truth, 4), "load": f"{load0}-{_load()}"})
             print(rows[-1], flush=True)
+            for lam in final_l1 or ():
+                load0 = _load()
+                fit, t2, cpu2, c2 = run_final_l1(X, res.order, lam)
+                W = np.asarray(fit.W)
+                W = np.where(np.abs(W) >= 0.3, W, 0.0)
+                rows.append({**base, "method": f"TopoSwap + final L1 fit ({lam})",
+                             "time_s": f"{round(t, 3)} + {round(t2, 3)}",
+                             "cpu_s": f"{round(cpu, 2)} + {round(cpu2, 2)}",
+                             "compile_s": round(c2, 2),
+                             "rounds": f"{res.num_rounds} / {int(fit.num_iters)} ADMM it",
+                             **evaluate(B, W, X), "true_refit_ls": round(truth, 4),
+                             "load": f"{load0}-{_load()}"})
+                print(rows[-1], flush=True)
         for name, max_d, label, kwargs in (
                 ("dagma", dagma_max_d, "DAGMA", {"lambda1": 0.02}),
                 ("notears", notears_max_d, "NOTEARS (optlib)", {"lambda1": 0.1})):
@@ -244,6 +279,11 @@ def main() -> None:
                         help="BLAS thread counts for DAGMA/NOTEARS, e.g. 1,2 (one row each)")
     parser.add_argument("--notears-cap", type=float, default=None,
                         help="cap (s) of one NOTEARS run (default: --cap)")
+    parser.add_argument("--final-l1", default="",
+                        help="also refit TopoSwap's order with dag.l1_fit_order at these "
+                             "lambda1 values (e.g. 0.02), timed apart; one row each")
+    parser.add_argument("--topo-single", action="store_true",
+                        help="one TopoSwap call per row, compile included (large d)")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     out: dict = {"machine": machine_info()}
@@ -265,7 +305,9 @@ def main() -> None:
                                 for c in args.configs.split(",")]
     kw = {"methods": set(args.methods.split(",")),
           "threads": tuple(int(t) for t in args.threads.split(",")),
-          "notears_cap": args.notears_cap}
+          "notears_cap": args.notears_cap,
+          "final_l1": tuple(float(v) for v in args.final_l1.split(",") if v),
+          "topo_single": args.topo_single}
     if "synthetic" in parts:
         out["synthetic"] = synthetic(main_cfg, args.dagma_max_d, args.notears_max_d, args.cap,
                                      **kw)

@@ -144,6 +144,17 @@ def test_exact_recovery_er2_gaussian(d):
         Xc = X - X.mean(axis=0)
         truth = _ols_fit(Xc, list(dag.topological_order(B))) * (B != 0)
         assert result.score <= _ls(Xc, truth) + 1e-12
+    if d == 10:  # the sparse final fit (same compiled search): the same order, refitted
+        sparse = dag.TopoSwap().fit(X, key=jax.random.key(seed), final_l1=0.02)
+        assert bool(sparse.final_fit.converged)
+        np.testing.assert_array_equal(sparse.order, result.order)
+        assert sparse.score == result.score
+        ref = dag.l1_fit_order(dag.TopoSwap().prepare(X).stats, result.order, 0.02)
+        np.testing.assert_allclose(sparse.W_raw, np.asarray(ref.W), atol=1e-12)
+        pos = np.empty(d, int)
+        pos[result.order] = np.arange(d)
+        assert np.all(sparse.W_raw[pos[:, None] >= pos[None, :]] == 0)
+        assert dag.count_accuracy(B, (sparse.W != 0).astype(int))["shd"] == 0
 
 
 def test_restarts_and_postprocessing():

@@ -30,6 +30,8 @@ from optlib.dag._simulate import simulate_dag as simulate_dag
 from optlib.dag._simulate import simulate_linear_sem as simulate_linear_sem
 from optlib.dag._simulate import simulate_nonlinear_sem as simulate_nonlinear_sem
 from optlib.dag._simulate import simulate_parameter as simulate_parameter
+from optlib.dag._sparse import L1OrderFit as L1OrderFit
+from optlib.dag._sparse import l1_fit_order as l1_fit_order
 from optlib.dag._topo import TopoData as TopoData
 from optlib.dag._topo import TopoParams as TopoParams
 from optlib.dag._topo import TopoResult as TopoResult
@@ -40,6 +42,7 @@ from optlib.dag._topo import reference_set_sizes as reference_set_sizes
 
 __all__ = [
     "L1LeastSquaresNode",
+    "L1OrderFit",
     "LeastSquaresNode",
     "LogisticNode",
     "MLPNode",
@@ -59,6 +62,7 @@ __all__ = [
     "h_logdet",
     "h_poly",
     "is_dag",
+    "l1_fit_order",
     "l1_least_squares",
     "least_squares",
     "logistic_loss",
