@@ -145,6 +145,18 @@ def overhead(cfg: GPTConfig, data: jax.Array, quick: bool, rounds: int | None = 
         lo, hi = np.percentile(boot, [2.5, 97.5])
         return float(np.median(ratio)), float(lo), float(hi)
 
+    # XLA's own count of the compiled step's work: deterministic, so it resolves differences
+    # far below the timing noise of a shared machine
+    def xla_cost(name: str) -> dict:
+        cost = compiled[name].cost_analysis()
+        cost = cost[0] if isinstance(cost, list) else cost
+        return {key: float(cost.get(key, float("nan"))) for key in ("flops", "bytes accessed")}
+
+    costs = {name: xla_cost(name) for name in variants}
+
+    def rel_cost(name: str, key: str) -> float:
+        return costs[name][key] / costs["constant LR"][key] - 1.0
+
     rows = []
     boot_rng = np.random.default_rng(1)
     for name in variants:
@@ -159,6 +171,8 @@ def overhead(cfg: GPTConfig, data: jax.Array, quick: bool, rounds: int | None = 
                          f"{100 * wall:+.2f}% [{100 * wlo:+.2f}, {100 * whi:+.2f}]",
                      "paired CPU overhead [95% CI]":
                          f"{100 * cpu:+.2f}% [{100 * clo:+.2f}, {100 * chi:+.2f}]",
+                     "XLA flops vs constant": f"{100 * rel_cost(name, 'flops'):+.3f}%",
+                     "XLA bytes vs constant": f"{100 * rel_cost(name, 'bytes accessed'):+.3f}%",
                      "compile s": compile_s[name]})
     components = [
         {"component": "from_array schedule evaluation (4096 knots)",
@@ -169,7 +183,7 @@ def overhead(cfg: GPTConfig, data: jax.Array, quick: bool, rounds: int | None = 
          "target": "< 2%"},
     ]
     return {"steps_per_call": k, "rounds": rounds, "rows": rows, "components": components,
-            "times_s": times, "cpu_times_s": cpu_times,
+            "times_s": times, "cpu_times_s": cpu_times, "xla_cost": costs,
             "xla_flags": os.environ.get("XLA_FLAGS", ""),
             "cpu_affinity": sorted(os.sched_getaffinity(0)), "load_before": load_before,
             "load_after": list(os.getloadavg())}
