@@ -187,7 +187,8 @@ def refine(grad_norms: ArrayLike, *, norm: Literal["l2", "l1"] = "l2", tau: floa
     g = _check_norms(grad_norms)
     # the schedule is scale invariant; normalizing first keeps the weights in range
     g = g / np.median(g)
-    smooth = _resample(median_smooth(g, tau=tau, grid=grid, window=window, start=start), int(num_points))
+    smooth = median_smooth(g, tau=tau, grid=grid, window=window, start=start)
+    smooth = _resample(smooth, int(num_points))
     w = smooth ** (-2.0 if norm == "l2" else -1.0)
     tail = np.concatenate([np.cumsum(w[::-1])[::-1][1:], [0.0]])
     s = w * tail
