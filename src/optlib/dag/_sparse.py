@@ -100,7 +100,7 @@ def l1_fit_order(gram: jax.typing.ArrayLike, order: jax.typing.ArrayLike,
         >>> k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
         >>> B = dag.simulate_dag(k1, 10, 20)
         >>> X = dag.simulate_linear_sem(k2, dag.simulate_parameter(k3, B), 1000)
-        >>> Xc = X - X.mean(axis=0)
+        >>> Xc = X - X.mean(axis=0, keepdims=True)
         >>> order = dag.TopoSwap().fit(X, key=jax.random.key(1)).order
         >>> fit = dag.l1_fit_order(Xc.T @ Xc / 1000, order, lambda1=0.02)
         >>> bool(fit.converged), dag.count_accuracy(B, jnp.abs(fit.W) >= 0.3)["shd"]
