@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from optlib.core._linalg import unbatched_on_cpu
+from optlib.dag._scores import _soft_threshold
 
 
 class L1OrderFit(NamedTuple):
@@ -171,7 +172,7 @@ def _l1_fit_order(gram: jax.Array, order: jax.Array, lambda1: jax.Array, require
         Z, U, rho, _, k = carry
         W = w_update(Z, U, rho)
         V = W + U
-        Znew = jnp.where(M, jnp.sign(V) * jnp.maximum(jnp.abs(V) - pen / rho, 0.0), 0.0)
+        Znew = jnp.where(M, _soft_threshold(V, pen / rho), 0.0)
         U = V - Znew
         primal = jnp.max(scale * jnp.abs(W - Znew))
         dual = rho * jnp.max(jnp.abs(Znew - Z) / scale)
