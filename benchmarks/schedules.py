@@ -137,6 +137,8 @@ def overhead(cfg: GPTConfig, data: jax.Array, quick: bool, rounds: int | None = 
     jax.block_until_ready(lstate)
     per_log = (time.perf_counter() - t0) / 50
 
+    boot_rng = np.random.default_rng(1)
+
     def paired(samples: dict[str, list[float]], name: str) -> tuple[float, float, float]:
         """Median over rounds of the ratio to the same round's constant-LR call, with a
         bootstrap 95% interval."""
@@ -158,7 +160,6 @@ def overhead(cfg: GPTConfig, data: jax.Array, quick: bool, rounds: int | None = 
         return costs[name][key] / costs["constant LR"][key] - 1.0
 
     rows = []
-    boot_rng = np.random.default_rng(1)
     for name in variants:
         med = statistics.median(times[name])
         q = statistics.quantiles(times[name], n=4)
