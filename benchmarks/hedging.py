@@ -143,7 +143,7 @@ def setting_name(cfg):
 
 
 def run_one(cfg, opt, lr, damping=None, kl_clip=None, momentum=0.0, inverse_every=None,
-            stats_paths=None):
+            stats_paths=None, adaptive="none"):
     """Trains one optimizer at one learning rate on every seed; returns a JSON record."""
     inverse_every = inverse_every or cfg.inverse_every
     stats_paths = stats_paths or cfg.stats_paths
@@ -160,8 +160,13 @@ def run_one(cfg, opt, lr, damping=None, kl_clip=None, momentum=0.0, inverse_ever
             hyper["kl_clip"] = kl_clip
         if momentum:
             hyper["momentum"] = momentum
+        # Martens & Grosse's rule: step length (and momentum) from the exact GGN model,
+        # with Levenberg-Marquardt damping on that model; the learning rate is unused.
+        flags = dict(adaptive_learning_rate=True, adaptive_damping=True,
+                     adaptive_momentum=adaptive == "lr+momentum", min_damping=cfg.min_damping,
+                     damping_every=cfg.damping_every) if adaptive != "none" else {}
         solver = h.DeepHedger(problem, policy, functools.partial(
-            oc.kfac, inverse_every=inverse_every, sequence="recurrent"), hyper,
+            oc.kfac, inverse_every=inverse_every, sequence="recurrent", **flags), hyper,
             num_paths=cfg.paths, stats_paths=stats_paths)
     load_before = load_average()
     ph, st, final, per_step, compile_s = train(solver, cfg.seeds, cfg.steps, cfg.eval_every)
@@ -171,6 +176,7 @@ def run_one(cfg, opt, lr, damping=None, kl_clip=None, momentum=0.0, inverse_ever
           f"{float(np.mean(m.risk)):.5f} ± {ci95(m.risk):.1e}, "
           f"{1e3 * per_step:.1f} ms/step, compile {compile_s:.1f} s", flush=True)
     return dict(opt=opt, lr=lr, damping=damping, kl_clip=kl_clip, momentum=momentum,
+                adaptive=adaptive if opt == "kfac" else None,
                 inverse_every=inverse_every if opt == "kfac" else None,
                 stats_paths=stats_paths if opt == "kfac" else None, curve=curve.tolist(),
                 curve_steps=st.tolist(),
@@ -566,6 +572,13 @@ def main() -> None:
     parser.add_argument("--inverse-every", type=int, default=5)
     parser.add_argument("--momenta", type=float, nargs="+", default=[0.0],
                         help="K-FAC heavy-ball momentum values")
+    parser.add_argument("--adaptive", choices=("none", "lr", "lr+momentum"), default="none",
+                        help="K-FAC step from the exact quadratic model (Martens & Grosse "
+                             "section 7) with adaptive damping; --kl-clips must be None")
+    parser.add_argument("--min-damping", type=float, default=1.0,
+                        help="floor of the adapted damping (--adaptive only)")
+    parser.add_argument("--damping-every", type=int, default=1,
+                        help="damping adaptation period (--adaptive only)")
     parser.add_argument("--inverse-everys", type=int, nargs="+", default=None,
                         help="K-FAC inverse refresh periods to sweep (default: --inverse-every)")
     parser.add_argument("--stats-paths-list", type=int, nargs="+", default=None,
@@ -652,11 +665,14 @@ def main() -> None:
             # Suffixes only where a value differs from the setting's record (older names stay).
             name += (f" damping={damping:g} kl_clip={kl_clip}" + (f" momentum={mom:g}" if mom
                      else "") + (f" inverse_every={ie}" if ie != rec["inverse_every"] else "")
-                     + (f" stats_paths={sp}" if sp != rec["stats_paths"] else ""))
+                     + (f" stats_paths={sp}" if sp != rec["stats_paths"] else "")
+                     + (f" adaptive={cfg.adaptive} min_damping={cfg.min_damping:g} "
+                        f"damping_every={cfg.damping_every}" if cfg.adaptive != "none" else ""))
         if name in rec["runs"] and not cfg.force:
             print(f"  {name}: cached")
             continue
-        rec["runs"][name] = run_one(cfg, opt, lr, damping, kl_clip, mom, ie, sp)
+        rec["runs"][name] = run_one(cfg, opt, lr, damping, kl_clip, mom, ie, sp,
+                                    cfg.adaptive)
         out.write_text(json.dumps(rec, indent=1))
     c = combine(rec)
     if c is not None:

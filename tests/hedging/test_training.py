@@ -36,18 +36,22 @@ def test_adam_contract_least_squares_hedge():
     assert int(kfac.num_steps) * 5 < int(result.num_steps)  # the curvature pays off here
 
 
-# LSTM with the recurrent approximation and MLP with KFAC-reduce; the expand mode's
-# preconditioner is checked exactly on an RNN in tests/curvature (one compiled training
-# run costs more than every other check of this file).
-@pytest.mark.parametrize("policy,mode", [(h.LSTMHedger(4), "recurrent"),
-                                         (h.MLPHedger((4,)), "reduce")])
-def test_kfac_training_reduces_quadratic_hedging_error(policy, mode):
+# LSTM with the recurrent approximation and a fixed learning rate; MLP with KFAC-reduce and
+# Martens & Grosse's adaptive step (learning rate, momentum and damping from the exact GGN
+# model, which the trainer passes as ggn_gram). The expand mode's preconditioner is checked
+# exactly on an RNN in tests/curvature (one compiled training run costs more than every
+# other check of this file).
+@pytest.mark.parametrize("policy,mode,adaptive", [(h.LSTMHedger(4), "recurrent", False),
+                                                  (h.MLPHedger((4,)), "reduce", True)])
+def test_kfac_training_reduces_quadratic_hedging_error(policy, mode, adaptive):
     # GBM, no costs, MSE: the unhedged error is far above what delta hedging achieves.
     problem = h.HedgingProblem(market=None, num_steps=8, risk=h.MeanSquaredError(),
                                premium=float(h.black_scholes_call(1.0, 1.0, 30 / 365, 0.2)))
     solver = h.DeepHedger(problem, policy,
                           functools.partial(oc.kfac, damping=1e-3, inverse_every=2,
-                                            sequence=mode),
+                                            sequence=mode, adaptive_learning_rate=adaptive,
+                                            adaptive_momentum=adaptive,
+                                            adaptive_damping=adaptive),
                           {"learning_rate": 0.5}, num_paths=256, stats_paths=128)
     params = solver.init_params(jax.random.key(0))
     test = problem.simulate(jax.random.key(7), 4000)

@@ -8,6 +8,7 @@ from optlib.curvature._kfac import KFACBlockState as KFACBlockState
 from optlib.curvature._kfac import KFACState as KFACState
 from optlib.curvature._kfac import KFACTransformation as KFACTransformation
 from optlib.curvature._kfac import kfac as kfac
+from optlib.curvature._quadratic import ggn_gram as ggn_gram
 from optlib.curvature._taps import KFAC_INPUTS as KFAC_INPUTS
 from optlib.curvature._taps import PERTURBATIONS as PERTURBATIONS
 from optlib.curvature._taps import TAP_COLLECTIONS as TAP_COLLECTIONS
@@ -26,6 +27,7 @@ __all__ = [
     "KFACTransformation",
     "curvature_stats",
     "factor_stats",
+    "ggn_gram",
     "kfac",
     "pi_correction",
     "preconditioner",

@@ -87,7 +87,8 @@ def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
          kl_clip: float | None = None, adaptive_damping: bool = False,
          damping_every: int = 5, damping_decay: float = 0.9 ** 5,
          min_damping: float = 1e-8, max_damping: float = 1e4,
-         momentum: float = 0.0, axis_name: str | None = None) -> KFACTransformation:
+         momentum: float = 0.0, adaptive_learning_rate: bool = False,
+         adaptive_momentum: bool = False, axis_name: str | None = None) -> KFACTransformation:
     """Kronecker-factored approximate curvature (K-FAC) preconditioning.
 
     Every 2-D parameter whose name ends in ``kernel`` (shape ``(d_in, d_out)``, the
@@ -116,6 +117,15 @@ def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
     preconditioned step ``d_k`` into ``v_k = m v_{k-1} + d_k`` (heavy ball on the K-FAC
     direction, as in Martens & Grosse's fixed-momentum variant); ``m = 0`` is plain K-FAC.
 
+    ``adaptive_learning_rate`` replaces the learning rate by the minimiser ``alpha`` of the
+    exact quadratic model ``q(u) = g^T u + u^T (C + l I) u / 2`` along ``Delta = -F^{-1} g``,
+    where ``C`` is the exact generalized Gauss-Newton matrix of the batch; with
+    ``adaptive_momentum`` the update ``u = alpha Delta + mu u_prev`` minimises ``q`` over both
+    coefficients (a 2 x 2 solve; Martens & Grosse, section 7). Both need the extra argument
+    ``ggn_gram``: a callable from a list of parameter-shaped directions to their Gram matrix
+    under ``C`` (:func:`optlib.curvature.ggn_gram`; the hedging trainer passes it). The
+    adaptive damping rule then uses this exact model for ``q`` instead of the K-FAC one.
+
     Args:
         learning_rate: step size or optax schedule.
         damping: initial Tikhonov damping ``l`` (> 0).
@@ -131,6 +141,10 @@ def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
         min_damping: lower bound of the adapted damping.
         max_damping: upper bound of the adapted damping.
         momentum: heavy-ball coefficient on the K-FAC step, in [0, 1).
+        adaptive_learning_rate: take the step length from the exact quadratic model
+            (``learning_rate`` and ``kl_clip`` are then not used).
+        adaptive_momentum: also choose the momentum coefficient from the quadratic model
+            (needs ``adaptive_learning_rate``).
         axis_name: average the factor statistics over this mapped axis (``shard_map``/``pmap``).
 
     Returns:
@@ -179,6 +193,11 @@ def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
     if isinstance(momentum, (int, float)) and not 0.0 <= momentum < 1.0:
         raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
     use_momentum = not (isinstance(momentum, (int, float)) and momentum == 0.0)
+    if adaptive_momentum and not adaptive_learning_rate:
+        raise ValueError("adaptive_momentum needs adaptive_learning_rate=True")
+    if adaptive_learning_rate and (use_momentum or kl_clip is not None):
+        raise ValueError("adaptive_learning_rate chooses the step from the quadratic model; "
+                         "it cannot be combined with a fixed momentum or kl_clip")
     if kl_clip is not None and isinstance(kl_clip, (int, float)) and kl_clip <= 0:
         raise ValueError(f"kl_clip must be positive, got {kl_clip!r}")
 
@@ -193,20 +212,24 @@ def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
                 jnp.zeros_like(eye_a), jnp.zeros_like(eye_g), jnp.zeros_like(eye_a),
                 jnp.zeros_like(eye_g), eye_a, eye_g, jnp.ones((d_in, d_out), dt))
         dtype = jax.tree.leaves(params)[0].dtype if jax.tree.leaves(params) else jnp.float32
-        velocity = jax.tree.map(jnp.zeros_like, params) if use_momentum else None
+        velocity = (jax.tree.map(jnp.zeros_like, params) if use_momentum or adaptive_momentum
+                    else None)
         return KFACState(jnp.zeros((), jnp.int32), blocks, jnp.asarray(damping, dtype),
                          jnp.asarray(jnp.nan, dtype), velocity)
 
     def update(updates: PyTree, state: KFACState, params: PyTree | None = None, *,
                curvature: Mapping[str, tuple[jax.Array, jax.Array]] | None = None,
-               value: jax.Array | None = None, value_fn: Any = None, **extra: Any
-               ) -> tuple[PyTree, KFACState]:
+               value: jax.Array | None = None, value_fn: Any = None,
+               ggn_gram: Any = None, **extra: Any) -> tuple[PyTree, KFACState]:
         del extra
         if curvature is None:
             raise ValueError("kfac.update needs curvature=curvature_stats(...) (the layer taps)")
         if adaptive_damping and (value is None or value_fn is None or params is None):
             raise ValueError("adaptive_damping needs params and the extra arguments value "
                              "and value_fn")
+        if adaptive_learning_rate and ggn_gram is None:
+            raise ValueError("adaptive_learning_rate needs the extra argument ggn_gram "
+                             "(see optlib.curvature.ggn_gram)")
         unknown = set(curvature) - set(state.blocks)
         if unknown:
             raise ValueError(f"curvature has statistics for {sorted(unknown)}, which are not "
@@ -261,14 +284,21 @@ def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
         lr = learning_rate(count) if callable(learning_rate) else learning_rate
         lr = jnp.asarray(lr, dtype)
         scale = lr
-        if kl_clip is not None:
+        if adaptive_learning_rate:
+            new_updates, velocity, model = _quadratic_step(
+                flat, treedef, out, grads, quad, state.velocity if adaptive_momentum else None,
+                state.damping, ggn_gram, count)
+            step_updates = new_updates
+        elif kl_clip is not None:
             bound = jnp.asarray(kl_clip, dtype)
             scale = lr * jnp.minimum(1.0, jnp.sqrt(bound / jnp.maximum(lr**2 * quad,
                                                                      jnp.finfo(dtype).tiny)))
-        new_updates = jax.tree_util.tree_unflatten(
-            treedef, [(-scale * out[_path_str(p)]).astype(leaf.dtype) for p, leaf in flat])
-        step_updates = new_updates   # the damping rule's quadratic model is of this step
-        velocity = state.velocity
+        if not adaptive_learning_rate:
+            new_updates = jax.tree_util.tree_unflatten(
+                treedef, [(-scale * out[_path_str(p)]).astype(leaf.dtype) for p, leaf in flat])
+            step_updates = new_updates   # the damping rule's quadratic model is of this step
+            velocity = state.velocity
+            model = -scale * (1.0 - 0.5 * scale) * quad
         if use_momentum:
             m = jnp.asarray(momentum, dtype)
             new_updates = jax.tree.map(lambda v, d: (m * v + d).astype(d.dtype),
@@ -279,7 +309,6 @@ def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
 
             def adapt():
                 trial = value_fn(optax.apply_updates(params, step_updates))
-                model = -scale * (1.0 - 0.5 * scale) * quad
                 ratio = (trial - value) / jnp.minimum(model, -jnp.finfo(dtype).tiny)
                 factor = jnp.where(ratio < 0.25, 1.0 / damping_decay,
                                    jnp.where(ratio > 0.75, damping_decay, 1.0))
@@ -291,3 +320,42 @@ def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
         return new_updates, KFACState(count + 1, new_blocks, new_damping, rho, velocity)
 
     return KFACTransformation(init, update)
+
+
+def _quadratic_step(flat: list, treedef: Any, precond: dict[str, jax.Array],
+                    grads: dict[str, jax.Array], quad: jax.Array, previous: PyTree | None,
+                    damping: jax.Array, ggn_gram: Any, count: jax.Array
+                    ) -> tuple[PyTree, PyTree | None, jax.Array]:
+    """Martens & Grosse's step ``alpha Delta + mu previous`` minimising the exact model.
+
+    Returns the update, the new velocity (the update itself, or ``None`` without
+    momentum) and the model's predicted change ``q(u) < 0``.
+    """
+    dtype = quad.dtype
+    paths = [_path_str(p) for p, _ in flat]
+    delta = jax.tree_util.tree_unflatten(
+        treedef, [(-precond[k]).astype(leaf.dtype) for k, (_, leaf) in zip(paths, flat,
+                                                                            strict=True)])
+    grad_tree = jax.tree_util.tree_unflatten(treedef, [grads[k] for k in paths])
+    dot = lambda x, y: optax.tree.vdot(x, y).astype(dtype)  # noqa: E731
+    g_delta = -quad   # g^T Delta = -g^T F^{-1} g
+    tiny = jnp.finfo(dtype).tiny
+    if previous is None:
+        curv = ggn_gram([delta])[0, 0].astype(dtype) + damping * dot(delta, delta)
+        alpha = -g_delta / jnp.maximum(curv, tiny)
+        updates = jax.tree.map(lambda d: (alpha * d).astype(d.dtype), delta)
+        return updates, None, 0.5 * alpha * g_delta
+    dirs = [delta, previous]
+    gram = ggn_gram(dirs).astype(dtype) + damping * jnp.array(
+        [[dot(a, b) for b in dirs] for a in dirs], dtype)
+    lin = jnp.stack([g_delta, dot(grad_tree, previous)])
+    det = gram[0, 0] * gram[1, 1] - gram[0, 1] ** 2
+    # No previous step (first update, or collinear directions): the 1-D solution.
+    two_d = (count > 0) & (det > 1e-12 * gram[0, 0] * gram[1, 1])
+    safe = jnp.where(two_d, det, 1.0)
+    coef2 = -jnp.stack([gram[1, 1] * lin[0] - gram[0, 1] * lin[1],
+                        gram[0, 0] * lin[1] - gram[0, 1] * lin[0]]) / safe
+    coef1 = jnp.stack([-lin[0] / jnp.maximum(gram[0, 0], tiny), jnp.zeros((), dtype)])
+    alpha, mu = jnp.where(two_d, coef2, coef1)
+    updates = jax.tree.map(lambda d, v: (alpha * d + mu * v).astype(d.dtype), delta, previous)
+    return updates, updates, 0.5 * (alpha * lin[0] + mu * lin[1])

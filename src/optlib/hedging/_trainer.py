@@ -14,6 +14,7 @@ import optax
 from optlib.core._base import solver_dataclass, static_field
 from optlib.core._tree import tree_norm
 from optlib.curvature._kfac import KFACTransformation
+from optlib.curvature._quadratic import ggn_gram
 from optlib.curvature._taps import TAP_COLLECTIONS, curvature_stats
 from optlib.hedging._heston import Paths
 from optlib.hedging._problem import HedgingProblem
@@ -67,7 +68,9 @@ class DeepHedger:
     computes the risk of the hedged P&L and its gradient, and applies the optimizer.
     When the optimizer is :func:`optlib.curvature.kfac`, the step also computes the
     Kronecker-factor statistics (GGN of the risk in the P&L) on the first
-    ``stats_paths`` paths and passes ``curvature=``, ``value=`` and ``value_fn=``.
+    ``stats_paths`` paths and passes ``curvature=``, ``value=``, ``value_fn=`` and
+    ``ggn_gram=`` (the exact GGN of the risk in the P&L on all the step's paths, for
+    K-FAC's adaptive learning rate and momentum).
     With fresh paths the objective is stochastic and the run uses its ``max_steps``.
 
     Args:
@@ -170,9 +173,11 @@ class DeepHedger:
             stats_key = None if key is None else jax.random.fold_in(key, 1)
             stats = curvature_stats(apply_fn, params, sub, loss=problem.risk,
                                     curvature=self.curvature, key=stats_key)
+            pnl_fn = lambda p: problem.pnl(paths, self.hedge(p, paths)).pnl  # noqa: E731
             updates, opt_state = transformation.update(
                 grads, state.opt_state, params, curvature=stats, value=value,
-                value_fn=lambda p: objective(p, paths)[0])
+                value_fn=lambda p: objective(p, paths)[0],
+                ggn_gram=lambda dirs: ggn_gram(pnl_fn, params, problem.risk, dirs))
         elif isinstance(transformation, optax.GradientTransformationExtraArgs):
             updates, opt_state = transformation.update(
                 grads, state.opt_state, params, value=value, grad=grads,
