@@ -124,7 +124,9 @@ def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
     coefficients (a 2 x 2 solve; Martens & Grosse, section 7). Both need the extra argument
     ``ggn_gram``: a callable from a list of parameter-shaped directions to their Gram matrix
     under ``C`` (:func:`optlib.curvature.ggn_gram`; the hedging trainer passes it). The
-    adaptive damping rule then uses this exact model for ``q`` instead of the K-FAC one.
+    adaptive damping rule then uses this exact model for ``q`` instead of the K-FAC one,
+    and ``kl_clip`` becomes a trust region on the model, ``u^T (C + l I) u <= kl_clip``
+    (our addition, for stochastic objectives; not in the paper).
 
     Args:
         learning_rate: step size or optax schedule.
@@ -142,7 +144,7 @@ def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
         max_damping: upper bound of the adapted damping.
         momentum: heavy-ball coefficient on the K-FAC step, in [0, 1).
         adaptive_learning_rate: take the step length from the exact quadratic model
-            (``learning_rate`` and ``kl_clip`` are then not used).
+            (``learning_rate`` is then not used).
         adaptive_momentum: also choose the momentum coefficient from the quadratic model
             (needs ``adaptive_learning_rate``).
         axis_name: average the factor statistics over this mapped axis (``shard_map``/``pmap``).
@@ -195,9 +197,9 @@ def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
     use_momentum = not (isinstance(momentum, (int, float)) and momentum == 0.0)
     if adaptive_momentum and not adaptive_learning_rate:
         raise ValueError("adaptive_momentum needs adaptive_learning_rate=True")
-    if adaptive_learning_rate and (use_momentum or kl_clip is not None):
+    if adaptive_learning_rate and use_momentum:
         raise ValueError("adaptive_learning_rate chooses the step from the quadratic model; "
-                         "it cannot be combined with a fixed momentum or kl_clip")
+                         "it cannot be combined with a fixed momentum")
     if kl_clip is not None and isinstance(kl_clip, (int, float)) and kl_clip <= 0:
         raise ValueError(f"kl_clip must be positive, got {kl_clip!r}")
 
@@ -287,7 +289,7 @@ def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
         if adaptive_learning_rate:
             new_updates, velocity, model = _quadratic_step(
                 flat, treedef, out, grads, quad, state.velocity if adaptive_momentum else None,
-                state.damping, ggn_gram, count)
+                state.damping, ggn_gram, count, kl_clip)
             step_updates = new_updates
         elif kl_clip is not None:
             bound = jnp.asarray(kl_clip, dtype)
@@ -324,12 +326,13 @@ def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
 
 def _quadratic_step(flat: list, treedef: Any, precond: dict[str, jax.Array],
                     grads: dict[str, jax.Array], quad: jax.Array, previous: PyTree | None,
-                    damping: jax.Array, ggn_gram: Any, count: jax.Array
-                    ) -> tuple[PyTree, PyTree | None, jax.Array]:
+                    damping: jax.Array, ggn_gram: Any, count: jax.Array,
+                    trust_radius: Any = None) -> tuple[PyTree, PyTree | None, jax.Array]:
     """Martens & Grosse's step ``alpha Delta + mu previous`` minimising the exact model.
 
-    Returns the update, the new velocity (the update itself, or ``None`` without
-    momentum) and the model's predicted change ``q(u) < 0``.
+    With ``trust_radius`` the step is shortened so that ``u^T (C + l I) u`` is at most
+    that bound. Returns the update, the new velocity (the update itself, or ``None``
+    without momentum) and the model's predicted change ``q(u) < 0``.
     """
     dtype = quad.dtype
     paths = [_path_str(p) for p, _ in flat]
@@ -340,11 +343,22 @@ def _quadratic_step(flat: list, treedef: Any, precond: dict[str, jax.Array],
     dot = lambda x, y: optax.tree.vdot(x, y).astype(dtype)  # noqa: E731
     g_delta = -quad   # g^T Delta = -g^T F^{-1} g
     tiny = jnp.finfo(dtype).tiny
+
+
+    def shrink(coef, lin, gram):
+        """Scales the model's minimiser ``coef`` into the trust region; returns it and q."""
+        norm2 = coef @ gram @ coef
+        if trust_radius is not None:
+            bound = jnp.asarray(trust_radius, dtype)
+            coef = coef * jnp.minimum(1.0, jnp.sqrt(bound / jnp.maximum(norm2, tiny)))
+        return coef, coef @ lin + 0.5 * (coef @ gram @ coef)
+
     if previous is None:
         curv = ggn_gram([delta])[0, 0].astype(dtype) + damping * dot(delta, delta)
-        alpha = -g_delta / jnp.maximum(curv, tiny)
-        updates = jax.tree.map(lambda d: (alpha * d).astype(d.dtype), delta)
-        return updates, None, 0.5 * alpha * g_delta
+        coef, model = shrink((-g_delta / jnp.maximum(curv, tiny))[None], g_delta[None],
+                             curv[None, None])
+        updates = jax.tree.map(lambda d: (coef[0] * d).astype(d.dtype), delta)
+        return updates, None, model
     dirs = [delta, previous]
     gram = ggn_gram(dirs).astype(dtype) + damping * jnp.array(
         [[dot(a, b) for b in dirs] for a in dirs], dtype)
@@ -356,6 +370,6 @@ def _quadratic_step(flat: list, treedef: Any, precond: dict[str, jax.Array],
     coef2 = -jnp.stack([gram[1, 1] * lin[0] - gram[0, 1] * lin[1],
                         gram[0, 0] * lin[1] - gram[0, 1] * lin[0]]) / safe
     coef1 = jnp.stack([-lin[0] / jnp.maximum(gram[0, 0], tiny), jnp.zeros((), dtype)])
-    alpha, mu = jnp.where(two_d, coef2, coef1)
+    (alpha, mu), model = shrink(jnp.where(two_d, coef2, coef1), lin, gram)
     updates = jax.tree.map(lambda d, v: (alpha * d + mu * v).astype(d.dtype), delta, previous)
-    return updates, updates, 0.5 * (alpha * lin[0] + mu * lin[1])
+    return updates, updates, model
