@@ -9,10 +9,13 @@ refined schedule's deficit the filter fix removes at this scale. Writes
 minutes on the 2-core CPU box; seconds on a GPU.
 
 Run from the repository root: ``PYTHONPATH=src python benchmarks/schedules_t4000_check.py``.
+``--refined-peaks 4e-2`` (session 5) trains only the refined schedule at the given peaks and
+adds them to the same JSON, paired with its cached linear runs.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -31,6 +34,10 @@ from optlib.datasets import load_tinyshakespeare  # noqa: E402
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--refined-peaks", type=float, nargs="+", default=None,
+                        help="train only the refined schedule at these peaks (extends the JSON)")
+    args = parser.parse_args()
     jax.config.update("jax_compilation_cache_dir",
                       os.environ.get("OPTLIB_JAX_CACHE", "/tmp/optlib_jax_cache"))
     bench.TAG = "_T4000_b32"
@@ -42,6 +49,23 @@ def main() -> None:
     corpus = load_tinyshakespeare()
     runner = bench._Runner(qc, jnp.asarray(corpus.train), jnp.asarray(corpus.val))
     seeds = np.asarray(qc.seeds)
+    path = bench.cache_dir(False) / "cpu_check_refined_nearest.json"
+    if args.refined_peaks:
+        out = json.loads(path.read_text())
+        k = len(args.refined_peaks)
+        start = time.time()
+        loss, _, _, _ = runner(np.stack([refined] * 3 * k), np.full(3 * k, qc.steps),
+                               np.repeat(args.refined_peaks, 3), np.tile(seeds, k))
+        for i, peak in enumerate(args.refined_peaks):
+            key = f"refined@{peak:.0e}".replace("e-0", "e-")
+            out[key] = loss[3 * i:3 * i + 3].tolist()
+            d = np.asarray(out[key]) - np.asarray(out["linear@2e-2"])
+            out[key + " - linear"] = [float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))]
+        out[f"wall_s {args.refined_peaks}"] = time.time() - start
+        print(json.dumps(out, indent=1))
+        path.write_text(json.dumps(out, indent=1))
+        print("wrote", path)
+        return
     values = np.stack([linear] * 3 + [refined] * 6)
     peaks = np.array([2e-2] * 3 + [1e-2] * 3 + [2e-2] * 3)
     start, load0 = time.time(), os.getloadavg()[0]
@@ -54,7 +78,6 @@ def main() -> None:
         d = np.asarray(out[key]) - np.asarray(out["linear@2e-2"])
         out[key + " - linear"] = [float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))]
     print(json.dumps(out, indent=1))
-    path = bench.cache_dir(False) / "cpu_check_refined_nearest.json"
     path.write_text(json.dumps(out, indent=1))
     print("wrote", path)
 

@@ -335,41 +335,33 @@ def _quadratic_step(flat: list, treedef: Any, precond: dict[str, jax.Array],
     without momentum) and the model's predicted change ``q(u) < 0``.
     """
     dtype = quad.dtype
+    tiny = jnp.finfo(dtype).tiny
     paths = [_path_str(p) for p, _ in flat]
     delta = jax.tree_util.tree_unflatten(
         treedef, [(-precond[k]).astype(leaf.dtype) for k, (_, leaf) in zip(paths, flat,
                                                                             strict=True)])
-    grad_tree = jax.tree_util.tree_unflatten(treedef, [grads[k] for k in paths])
+    dirs = [delta] if previous is None else [delta, previous]
     dot = lambda x, y: optax.tree.vdot(x, y).astype(dtype)  # noqa: E731
-    g_delta = -quad   # g^T Delta = -g^T F^{-1} g
-    tiny = jnp.finfo(dtype).tiny
-
-
-    def shrink(coef, lin, gram):
-        """Scales the model's minimiser ``coef`` into the trust region; returns it and q."""
-        norm2 = coef @ gram @ coef
-        if trust_radius is not None:
-            bound = jnp.asarray(trust_radius, dtype)
-            coef = coef * jnp.minimum(1.0, jnp.sqrt(bound / jnp.maximum(norm2, tiny)))
-        return coef, coef @ lin + 0.5 * (coef @ gram @ coef)
-
-    if previous is None:
-        curv = ggn_gram([delta])[0, 0].astype(dtype) + damping * dot(delta, delta)
-        coef, model = shrink((-g_delta / jnp.maximum(curv, tiny))[None], g_delta[None],
-                             curv[None, None])
-        updates = jax.tree.map(lambda d: (coef[0] * d).astype(d.dtype), delta)
-        return updates, None, model
-    dirs = [delta, previous]
     gram = ggn_gram(dirs).astype(dtype) + damping * jnp.array(
         [[dot(a, b) for b in dirs] for a in dirs], dtype)
-    lin = jnp.stack([g_delta, dot(grad_tree, previous)])
-    det = gram[0, 0] * gram[1, 1] - gram[0, 1] ** 2
-    # No previous step (first update, or collinear directions): the 1-D solution.
-    two_d = (count > 0) & (det > 1e-12 * gram[0, 0] * gram[1, 1])
-    safe = jnp.where(two_d, det, 1.0)
-    coef2 = -jnp.stack([gram[1, 1] * lin[0] - gram[0, 1] * lin[1],
-                        gram[0, 0] * lin[1] - gram[0, 1] * lin[0]]) / safe
-    coef1 = jnp.stack([-lin[0] / jnp.maximum(gram[0, 0], tiny), jnp.zeros((), dtype)])
-    (alpha, mu), model = shrink(jnp.where(two_d, coef2, coef1), lin, gram)
-    updates = jax.tree.map(lambda d, v: (alpha * d + mu * v).astype(d.dtype), delta, previous)
-    return updates, updates, model
+    lin = [-quad]   # g^T Delta = -g^T F^{-1} g
+    if previous is not None:
+        lin.append(dot(jax.tree_util.tree_unflatten(treedef, [grads[k] for k in paths]),
+                       previous))
+    lin = jnp.stack(lin)
+    coef = -lin[:1] / jnp.maximum(gram[0, 0], tiny)
+    if previous is not None:
+        det = gram[0, 0] * gram[1, 1] - gram[0, 1] ** 2
+        # No previous step (first update) or collinear directions: the 1-D solution.
+        two_d = (count > 0) & (det > 1e-12 * gram[0, 0] * gram[1, 1])
+        coef2 = -jnp.stack([gram[1, 1] * lin[0] - gram[0, 1] * lin[1],
+                            gram[0, 0] * lin[1] - gram[0, 1] * lin[0]]) / jnp.where(two_d,
+                                                                                   det, 1.0)
+        coef = jnp.where(two_d, coef2, jnp.concatenate([coef, jnp.zeros(1, dtype)]))
+    if trust_radius is not None:
+        bound = jnp.asarray(trust_radius, dtype)
+        coef = coef * jnp.minimum(1.0, jnp.sqrt(bound / jnp.maximum(coef @ gram @ coef, tiny)))
+    model = coef @ lin + 0.5 * (coef @ gram @ coef)
+    updates = jax.tree.map(lambda *ds: sum(c * d for c, d in zip(coef, ds, strict=True)
+                                           ).astype(ds[0].dtype), *dirs)
+    return updates, (None if previous is None else updates), model
