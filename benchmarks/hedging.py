@@ -509,6 +509,62 @@ def first_step_check(cfg):
     return rows
 
 
+def pfhedge_export(cfg, out: Path) -> None:
+    """Shared paths and optlib's results for ``benchmarks/hedging_pfhedge.py`` (pfhedge needs
+    torch and numpy < 2, so it runs in its own environment and reads this file).
+
+    MLP policy (``--hidden`` x 2, tanh, like pfhedge's ``MultiLayerPerceptron`` with
+    ``n_layers=2``) trained by Adam (``--adam-lrs[0]``) for ``--steps`` steps, step ``k`` on
+    the ``k``-th batch of ``--paths`` simulated paths (the same batches for every seed);
+    the seeds differ in the initial weights, which are exported so that pfhedge starts
+    from the same ones. Also exports the Black-Scholes delta on the test paths and
+    optlib's P&L and entropic risk for it (the objective check)."""
+    problem = make_problem(cfg, cfg.xi, cfg.cost)
+    policy = h.MLPHedger((cfg.hidden, cfg.hidden))
+    lr = cfg.adam_lrs[0]
+    solver = h.DeepHedger(problem, policy, optax.adam, {"learning_rate": lr},
+                          num_paths=cfg.paths)
+    test = problem.simulate(jax.random.key(99), cfg.test_paths)
+    batches = jax.vmap(lambda k: problem.simulate(k, cfg.paths))(
+        jax.random.split(jax.random.key(2024), cfg.steps))
+
+    @jax.jit
+    def train(p0):
+        def body(carry, batch):
+            params, state = carry
+            params, state, _ = solver.step(params, state, h.Paths(batch[0], batch[1],
+                                                                   test.times))
+            risk = h.evaluate_policy(solver, params, test).risk
+            return (params, state), risk
+        (params, _), curve = jax.lax.scan(body, (p0, solver.init(p0)),
+                                          (batches.spot, batches.variance))
+        return params, curve
+
+    inits = [solver.init_params(jax.random.key(s)) for s in range(cfg.seeds)]
+    t0 = time.perf_counter()
+    results = [jax.block_until_ready(train(p)) for p in inits]
+    wall = time.perf_counter() - t0
+    bs = h.black_scholes_hedge(problem, test, 0.2)
+    bs_m = h.hedging_metrics(problem, test, bs)
+    flat = {f"init{s}/{'/'.join(str(getattr(k, 'key', k)) for k in path)}": np.asarray(leaf)
+            for s, p in enumerate(inits)
+            for path, leaf in jax.tree_util.tree_flatten_with_path(p)[0]}
+    np.savez(out, train_spot=np.asarray(batches.spot), train_variance=np.asarray(
+        batches.variance), test_spot=np.asarray(test.spot), test_variance=np.asarray(
+        test.variance), times=np.asarray(test.times), bs_hedge=np.asarray(bs),
+        bs_pnl=np.asarray(problem.pnl(test, bs).pnl), bs_risk=float(bs_m.risk),
+        test_risk_se=float(bs_m.risk_se),
+        optlib_curve=np.stack([np.asarray(c) for _, c in results]),
+        optlib_wall_s=wall, config=json.dumps(dict(
+            s0=cfg.s0, xi=cfg.xi, cost=cfg.cost, lam=cfg.lam, hidden=cfg.hidden, lr=lr,
+            steps=cfg.steps, paths=cfg.paths, seeds=cfg.seeds, test_paths=cfg.test_paths,
+            kappa=1.0, theta=0.04, rho=-0.7, v0=0.04, num_steps=problem.num_steps,
+            machine=machine_info())), **flat)
+    print(f"optlib MLP Adam lr {lr:g}: final test risk "
+          + ", ".join(f"{float(c[-1]):.4f}" for _, c in results) + f"; BS delta "
+          f"{float(bs_m.risk):.4f}; {wall:.0f} s; wrote {out}")
+
+
 def peer_summary(steps, ours, peer):
     """Steps for the seed-mean test-risk curves to reach the worse final risk and levels
     a quarter, half and three quarters of the way to it from the initial risk."""
@@ -590,6 +646,9 @@ def main() -> None:
                         help="one-step agreement check of optlib K-FAC and kfac-jax (no clip)")
     parser.add_argument("--peer-policies", nargs="+", choices=("mlp", "lstm"),
                         default=["mlp", "lstm"])
+    parser.add_argument("--pfhedge-export", type=Path, default=None,
+                        help="write shared paths and optlib's MLP results to this .npz for "
+                             "benchmarks/hedging_pfhedge.py")
     parser.add_argument("--timing", action="store_true",
                         help="interleaved step times (first --adam-lrs / K-FAC values)")
     parser.add_argument("--timing-hidden", type=int, nargs="+", default=[32])
@@ -631,6 +690,9 @@ def main() -> None:
         out.write_text(json.dumps({"rows": rows, "machine": machine_info(),
                                    "config": vars(cfg)}, indent=1, default=str))
         print(f"wrote {out}")
+        return
+    if cfg.pfhedge_export is not None:
+        pfhedge_export(cfg, cfg.pfhedge_export)
         return
     if cfg.peer_first_step:
         rows = first_step_check(cfg)
