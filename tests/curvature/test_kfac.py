@@ -246,19 +246,10 @@ def test_dense_mlp_kfac_equals_hand_built():
                                0.5 * a1.T @ a1 / 9 + 0.5 * a2.T @ a2 / 9, rtol=1e-12)
 
 
-def test_single_layer_kfac_is_exact_gauss_newton():
+def test_single_layer_kfac_is_exact_gauss_newton(linear_least_squares):
     # One linear layer, squared error: the GGN is exactly A kron G, so one damped K-FAC step
     # with exact damping equals the damped Gauss-Newton step (dense matrix, by hand).
-    x = jax.random.normal(jax.random.key(5), (20, 3))
-    y = jax.random.normal(jax.random.key(6), (20,))
-    model = oc.Dense(1)
-    params = model.init(jax.random.key(7), x)["params"]
-
-    def apply_fn(variables, x):
-        out, coll = model.apply(variables, x, mutable=oc.TAP_COLLECTIONS)
-        return out[:, 0] - y, coll
-
-    loss = lambda r: 0.5 * jnp.mean(r**2)  # noqa: E731
+    x, params, apply_fn, loss = linear_least_squares
     grads = jax.jit(jax.grad(lambda p: loss(apply_fn({"params": p}, x)[0])))(params)
     opt = oc.kfac(1.0, damping=1e-3, exact_damping=True)
     _, upd, _ = stats_and_update(opt, apply_fn, params, grads, x, loss=loss)

@@ -39,19 +39,10 @@ def test_ggn_gram_equals_dense_jacobian_hessian_product():
 
 
 @pytest.fixture(scope="module")
-def least_squares():
-    # One linear layer, squared error: the GGN is the exact Hessian, so the quadratic model
-    # is the loss itself and the adaptive step can be checked against a line/plane search.
-    x = jax.random.normal(jax.random.key(5), (20, 3))
-    y = jax.random.normal(jax.random.key(6), (20,))
-    model = oc.Dense(1)
-    params = model.init(jax.random.key(7), x)["params"]
-
-    def apply_fn(variables, x):
-        out, coll = model.apply(variables, x, mutable=oc.TAP_COLLECTIONS)
-        return out[:, 0] - y, coll
-
-    loss = lambda r: 0.5 * jnp.mean(r**2)  # noqa: E731
+def least_squares(linear_least_squares):
+    # The GGN is the exact Hessian, so the quadratic model is the loss itself and the
+    # adaptive step can be checked against a line/plane search.
+    x, params, apply_fn, loss = linear_least_squares
     value_fn = lambda p: loss(apply_fn({"params": p}, x)[0])  # noqa: E731
     lam = 0.3   # factored damping this large makes -F^{-1} g far from the Newton step
 
