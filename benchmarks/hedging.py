@@ -556,10 +556,11 @@ def pfhedge_export(cfg, out: Path) -> None:
         test_risk_se=float(bs_m.risk_se),
         optlib_curve=np.stack([np.asarray(c) for _, c in results]),
         optlib_wall_s=wall, config=json.dumps(dict(
-            s0=cfg.s0, xi=cfg.xi, cost=cfg.cost, lam=cfg.lam, hidden=cfg.hidden, lr=lr,
+            s0=cfg.s0, cost=cfg.cost, lam=cfg.lam, hidden=cfg.hidden, lr=lr,
             steps=cfg.steps, paths=cfg.paths, seeds=cfg.seeds, test_paths=cfg.test_paths,
-            kappa=1.0, theta=0.04, rho=-0.7, v0=0.04, num_steps=problem.num_steps,
-            machine=machine_info())), **flat)
+            num_steps=problem.num_steps, machine=machine_info(),
+            **{k: float(getattr(problem.market, k)) for k in ("kappa", "theta", "xi", "rho",
+                                                              "v0")})), **flat)
     print(f"optlib MLP Adam lr {lr:g}: final test risk "
           + ", ".join(f"{float(c[-1]):.4f}" for _, c in results) + f"; BS delta "
           f"{float(bs_m.risk):.4f}; {wall:.0f} s; wrote {out}")
@@ -630,7 +631,8 @@ def main() -> None:
                         help="K-FAC heavy-ball momentum values")
     parser.add_argument("--adaptive", choices=("none", "lr", "lr+momentum"), default="none",
                         help="K-FAC step from the exact quadratic model (Martens & Grosse "
-                             "section 7) with adaptive damping; --kl-clips must be None")
+                             "section 7) with adaptive damping; --kl-clips then bounds the "
+                             "step in the model's norm")
     parser.add_argument("--min-damping", type=float, default=1.0,
                         help="floor of the adapted damping (--adaptive only)")
     parser.add_argument("--damping-every", type=int, default=1,
