@@ -111,20 +111,12 @@ def test_adaptive_momentum_minimises_the_model_over_two_directions(least_squares
     assert float(state.rho) > 1.0   # the damping term makes the model pessimistic here
 
 
-def test_adaptive_trust_region_and_errors():
+def test_adaptive_trust_region_and_errors(linear_least_squares):
     with pytest.raises(ValueError, match="adaptive_learning_rate"):
         oc.kfac(adaptive_momentum=True)
     with pytest.raises(ValueError, match="momentum"):
         oc.kfac(adaptive_learning_rate=True, momentum=0.9)
-    x = jax.random.normal(jax.random.key(3), (4, 2))
-    model = oc.Dense(1)
-    params = model.init(jax.random.key(0), x)["params"]
-
-    def apply_fn(variables, x):
-        out, coll = model.apply(variables, x, mutable=oc.TAP_COLLECTIONS)
-        return out[:, 0] - 1.0, coll
-
-    loss = lambda o: jnp.mean(o**2)  # noqa: E731
+    x, params, apply_fn, loss = linear_least_squares
     output_fn = lambda p: apply_fn({"params": p}, x)[0]  # noqa: E731
     stats = oc.curvature_stats(apply_fn, params, x, loss=loss)
     grads = jax.grad(lambda p: loss(output_fn(p)))(params)
@@ -132,9 +124,9 @@ def test_adaptive_trust_region_and_errors():
     # kl_clip bounds the adaptive step in the damped exact-GGN norm u^T (C + l I) u.
     opt = oc.kfac(damping=0.5, adaptive_learning_rate=True, kl_clip=1e-4)
     upd = opt.update(grads, opt.init(params), params, curvature=stats, ggn_gram=gram)[0]
-    xb = np.concatenate([np.asarray(x), np.ones((4, 1))], axis=1)
+    xb = np.concatenate([np.asarray(x), np.ones((20, 1))], axis=1)
     u = np.concatenate([np.asarray(upd["kernel"])[:, 0], np.asarray(upd["bias"])])
-    assert u @ (2 / 4 * xb.T @ xb + 0.5 * np.eye(3)) @ u == pytest.approx(1e-4, rel=1e-10)
+    assert u @ (xb.T @ xb / 20 + 0.5 * np.eye(4)) @ u == pytest.approx(1e-4, rel=1e-10)
     opt = oc.kfac(adaptive_learning_rate=True)
     with pytest.raises(ValueError, match="ggn_gram"):
         opt.update(params, opt.init(params), params, curvature=stats)

@@ -124,8 +124,7 @@ def _loss_cotangent(loss: Any, outputs: jax.Array, mode: str, key: jax.Array | N
 
             diag = jax.lax.map(entry, jnp.arange(flat.size), batch_size=256).reshape(outputs.shape)
         return jnp.sqrt(jnp.maximum(diag, 0.0))
-    if key is None:
-        raise ValueError("curvature='fisher' samples a cotangent and needs key=")
+    # "fisher": curvature_stats has already checked that a key was given
     if hasattr(loss, "sample_cotangent"):
         return loss.sample_cotangent(key, outputs)
     flat = outputs.reshape(-1)
