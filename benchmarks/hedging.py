@@ -59,6 +59,7 @@ from _harness import (  # noqa: E402
 import optlib  # noqa: E402
 import optlib.curvature as oc  # noqa: E402
 import optlib.hedging as h  # noqa: E402
+import optlib.schedules as sch  # noqa: E402
 
 PAPER = {"cost_reduction": 0.783, "variance_reduction": 0.344}
 CACHE = Path(__file__).resolve().parent / "results" / "hedging"
@@ -142,6 +143,30 @@ def setting_name(cfg):
             f"_n{cfg.steps}_p{cfg.paths}")
 
 
+def _adam(steps, schedule):
+    if schedule == "constant":
+        return optax.adam
+
+    def factory(learning_rate):
+        return optax.adam(sch.linear_decay(learning_rate, steps))
+    return factory
+
+
+def _kfac(steps, schedule, **flags):
+    if schedule == "constant":
+        return functools.partial(oc.kfac, **flags)
+
+    # The whole step is multiplied by the linear-decay factor s_t: the learning rate for an
+    # unclipped step, the bound (by s_t^2) for a clipped one, whose length the bound sets.
+    decay = sch.linear_decay(1.0, steps)
+
+    def factory(learning_rate, kl_clip=None, **hyper):
+        bound = None if kl_clip is None else (lambda count: kl_clip * decay(count) ** 2)
+        return oc.kfac(sch.linear_decay(learning_rate, steps), kl_clip=bound, **hyper,
+                       **flags)
+    return factory
+
+
 def run_one(cfg, opt, lr, damping=None, kl_clip=None, momentum=0.0, inverse_every=None,
             stats_paths=None, adaptive="none"):
     """Trains one optimizer at one learning rate on every seed; returns a JSON record."""
@@ -151,8 +176,8 @@ def run_one(cfg, opt, lr, damping=None, kl_clip=None, momentum=0.0, inverse_ever
     test = problem.simulate(jax.random.key(99), cfg.test_paths)
     policy = h.LSTMHedger(cfg.hidden)
     if opt == "adam":
-        solver = h.DeepHedger(problem, policy, optax.adam, {"learning_rate": lr},
-                              num_paths=cfg.paths)
+        solver = h.DeepHedger(problem, policy, _adam(cfg.steps, cfg.schedule),
+                              {"learning_rate": lr}, num_paths=cfg.paths)
     else:
         # Damping and the KL clip are traced hyperparameters, like the learning rate.
         hyper = {"learning_rate": lr, "damping": damping}
@@ -165,9 +190,9 @@ def run_one(cfg, opt, lr, damping=None, kl_clip=None, momentum=0.0, inverse_ever
         flags = dict(adaptive_learning_rate=True, adaptive_damping=True,
                      adaptive_momentum=adaptive == "lr+momentum", min_damping=cfg.min_damping,
                      damping_every=cfg.damping_every) if adaptive != "none" else {}
-        solver = h.DeepHedger(problem, policy, functools.partial(
-            oc.kfac, inverse_every=inverse_every, sequence="recurrent", **flags), hyper,
-            num_paths=cfg.paths, stats_paths=stats_paths)
+        solver = h.DeepHedger(problem, policy, _kfac(
+            cfg.steps, cfg.schedule, inverse_every=inverse_every, sequence="recurrent",
+            **flags), hyper, num_paths=cfg.paths, stats_paths=stats_paths)
     load_before = load_average()
     ph, st, final, per_step, compile_s = train(solver, cfg.seeds, cfg.steps, cfg.eval_every)
     curve = test_curve(solver, ph, test)
@@ -176,6 +201,7 @@ def run_one(cfg, opt, lr, damping=None, kl_clip=None, momentum=0.0, inverse_ever
           f"{float(np.mean(m.risk)):.5f} ± {ci95(m.risk):.1e}, "
           f"{1e3 * per_step:.1f} ms/step, compile {compile_s:.1f} s", flush=True)
     return dict(opt=opt, lr=lr, damping=damping, kl_clip=kl_clip, momentum=momentum,
+                schedule=cfg.schedule,
                 adaptive=adaptive if opt == "kfac" else None,
                 inverse_every=inverse_every if opt == "kfac" else None,
                 stats_paths=stats_paths if opt == "kfac" else None, curve=curve.tolist(),
@@ -637,6 +663,10 @@ def main() -> None:
                         help="floor of the adapted damping (--adaptive only)")
     parser.add_argument("--damping-every", type=int, default=1,
                         help="damping adaptation period (--adaptive only)")
+    parser.add_argument("--schedule", choices=("constant", "linear"), default="constant",
+                        help="learning rate schedule of both optimizers: constant, or linear "
+                             "decay to 0 over --steps (for K-FAC the kl_clip bound decays "
+                             "with the square of the factor, so a clipped step anneals too)")
     parser.add_argument("--inverse-everys", type=int, nargs="+", default=None,
                         help="K-FAC inverse refresh periods to sweep (default: --inverse-every)")
     parser.add_argument("--stats-paths-list", type=int, nargs="+", default=None,
@@ -724,7 +754,7 @@ def main() -> None:
         for ie in (cfg.inverse_everys or [cfg.inverse_every]) for m in cfg.momenta
         for c in cfg.kl_clips for d in cfg.dampings for lr in cfg.kfac_lrs]
     for opt, lr, damping, kl_clip, mom, ie, sp in todo:
-        name = f"{opt} lr={lr:g}"
+        name = f"{opt} lr={lr:g}" + ("" if cfg.schedule == "constant" else f" {cfg.schedule}")
         if opt == "kfac":
             # Suffixes only where a value differs from the setting's record (older names stay).
             name += (f" damping={damping:g} kl_clip={kl_clip}" + (f" momentum={mom:g}" if mom

@@ -1,5 +1,7 @@
 """K-FAC against preconditioners built by hand from exact Kronecker factors (float64)."""
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -321,6 +323,20 @@ def test_adaptive_damping_and_kl_clip_and_errors():
     quad = -float(optax.tree.vdot(upd_free, grads)) / 100.0  # g^T F^-1 g
     step = -float(optax.tree.vdot(upd, grads)) / quad  # the clipped learning rate
     assert step**2 * quad == pytest.approx(1e-4, rel=1e-10)  # the bound is active
+
+    # A scheduled bound: the k-th update is the constant-bound update with the k-th value.
+    @functools.partial(jax.jit, static_argnums=0)
+    def second_update(kl_clip):
+        opt = oc.kfac(100.0, damping=1e-2, kl_clip=kl_clip)
+        s = opt.update(grads, opt.init(params), params, curvature=stats)[1]
+        return opt.update(grads, s, params, curvature=stats)[0]
+
+    scheduled = second_update(lambda count: 1e-4 * 0.25 ** count)
+    constant = second_update(0.25e-4)
+    for got, want in zip(jax.tree.leaves(scheduled), jax.tree.leaves(constant)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    step = -float(optax.tree.vdot(scheduled, grads)) / quad
+    assert step**2 * quad == pytest.approx(0.25e-4, rel=1e-6)
     # Momentum: v_1 = d_1, v_2 = m v_1 + d_2 on the (same) K-FAC steps d_k (m = 0: v = d).
     @jax.jit
     def two(m):

@@ -84,7 +84,7 @@ def _kernels(params: PyTree) -> dict[str, tuple[jax.Array, bool]]:
 def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
          ema: float = 0.95, inverse_every: int = 1, sequence: str = "expand",
          sequence_modes: Mapping[str, str] | None = None, exact_damping: bool = False,
-         kl_clip: float | None = None, adaptive_damping: bool = False,
+         kl_clip: optax.ScalarOrSchedule | None = None, adaptive_damping: bool = False,
          damping_every: int = 5, damping_decay: float = 0.9 ** 5,
          min_damping: float = 1e-8, max_damping: float = 1e4,
          momentum: float = 0.0, adaptive_learning_rate: bool = False,
@@ -136,7 +136,10 @@ def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
         sequence: weight-sharing treatment for ``(N, T, d)`` statistics.
         sequence_modes: per-kernel-path overrides of ``sequence``.
         exact_damping: use ``A kron G + l I`` (eigenbasis form) instead of factored damping.
-        kl_clip: optional trust-region bound on ``lr^2 g^T F^{-1} g``.
+        kl_clip: optional trust-region bound on ``lr^2 g^T F^{-1} g``, a number or an optax
+            schedule of the update count. While the bound binds, the step length is set by
+            it alone, so a decaying learning rate does not anneal the step; a decaying
+            bound does.
         adaptive_damping: Levenberg-Marquardt damping adaptation.
         damping_every: adaptation period.
         damping_decay: multiplicative damping change per adaptation, in (0, 1).
@@ -286,13 +289,14 @@ def kfac(learning_rate: optax.ScalarOrSchedule = 1.0, *, damping: float = 1e-3,
         lr = learning_rate(count) if callable(learning_rate) else learning_rate
         lr = jnp.asarray(lr, dtype)
         scale = lr
+        bound = kl_clip(count) if callable(kl_clip) else kl_clip
         if adaptive_learning_rate:
             new_updates, velocity, model = _quadratic_step(
                 flat, treedef, out, grads, quad, state.velocity if adaptive_momentum else None,
-                state.damping, ggn_gram, count, kl_clip)
+                state.damping, ggn_gram, count, bound)
             step_updates = new_updates
-        elif kl_clip is not None:
-            bound = jnp.asarray(kl_clip, dtype)
+        elif bound is not None:
+            bound = jnp.asarray(bound, dtype)
             scale = lr * jnp.minimum(1.0, jnp.sqrt(bound / jnp.maximum(lr**2 * quad,
                                                                      jnp.finfo(dtype).tiny)))
         if not adaptive_learning_rate:
