@@ -5,7 +5,10 @@ blocks) and with Adam on fresh QE-M Heston paths (kappa 1, theta = v0 = 0.04, xi
 rho -0.7, 30 daily steps, S0 = K = 100 as in ``benchmarks/hedging.py``, proportional cost
 1e-3, entropic risk lambda 1), evaluates both
 on held-out paths beside the Black-Scholes and Heston delta hedges, prints the metrics and
-saves learning curves and P&L histograms to ``examples/hedging/out/``.
+saves learning curves and P&L histograms to ``examples/hedging/out/``. Both optimizers decay
+their step linearly to 0 over the run (``--schedule constant`` keeps it fixed); for K-FAC the
+trust-region bound decays with the square of the same factor, since while it binds it alone
+sets the step length.
 
     python examples/hedging/kfac_lstm_heston.py [--quick]
 """
@@ -24,8 +27,27 @@ import optlib
 import optlib.curvature as oc
 import optlib.hedging as h
 
-# K-FAC at S0 = 100 needs its trust region (kl_clip); without it the first steps diverge.
-KFAC = {"learning_rate": 0.3, "damping": 0.1, "kl_clip": 0.03}
+# The settings tuned at the full sizes on an H200 (benchmarks/RESULTS.md, session 6). K-FAC
+# at S0 = 100 needs its trust region (kl_clip); without it the first steps diverge.
+ADAM_LR = {"linear": 8e-2, "constant": 8e-2}
+KFAC = {"linear": {"learning_rate": 0.3, "damping": 0.1, "kl_clip": 0.1},
+        "constant": {"learning_rate": 0.3, "damping": 0.1, "kl_clip": 0.03}}
+
+
+def optimizers(schedule: str, steps: int):
+    """Adam and K-FAC factories; with ``"linear"`` the whole step decays linearly to 0."""
+    kfac = functools.partial(oc.kfac, inverse_every=5, sequence="recurrent")
+    if schedule == "constant":
+        return optax.adam, kfac
+    decay = optlib.schedules.linear_decay(1.0, steps)
+
+    def adam(learning_rate):
+        return optax.adam(optlib.schedules.linear_decay(learning_rate, steps))
+
+    def decayed_kfac(learning_rate, kl_clip, **hyper):
+        return kfac(optlib.schedules.linear_decay(learning_rate, steps),
+                    kl_clip=lambda count: kl_clip * decay(count) ** 2, **hyper)
+    return adam, decayed_kfac
 
 
 def main() -> None:
@@ -35,6 +57,8 @@ def main() -> None:
     parser.add_argument("--cost", type=float, default=1e-3)
     parser.add_argument("--s0", type=float, default=100.0,
                         help="spot = strike (the benchmark's scale; 1 gives a near-linear risk)")
+    parser.add_argument("--schedule", choices=("linear", "constant"), default="linear",
+                        help="step schedule of both optimizers")
     args = parser.parse_args()
     steps, paths, test_paths = (60, 1024, 2**13) if args.quick else (400, 8192, 2**16)
 
@@ -42,13 +66,12 @@ def main() -> None:
                                cost_rate=args.cost)
     test = problem.simulate(jax.random.key(99), test_paths)
     policy = h.LSTMHedger(args.hidden)
+    adam, kfac = optimizers(args.schedule, steps)
     solvers = {
-        # The tuned settings of benchmarks/hedging.py (S0 = 100; see benchmarks/RESULTS.md).
-        "Adam": h.DeepHedger(problem, policy, optax.adam, {"learning_rate": 4e-2},
+        "Adam": h.DeepHedger(problem, policy, adam, {"learning_rate": ADAM_LR[args.schedule]},
                              num_paths=paths),
-        "K-FAC": h.DeepHedger(problem, policy,
-                              functools.partial(oc.kfac, inverse_every=5, sequence="recurrent"),
-                              KFAC, num_paths=paths, stats_paths=max(256, paths // 8)),
+        "K-FAC": h.DeepHedger(problem, policy, kfac, KFAC[args.schedule], num_paths=paths,
+                              stats_paths=max(256, paths // 8)),
     }
     curves, pnls, table = {}, {}, []
     for name, solver in solvers.items():

@@ -49,7 +49,10 @@ def tap_outputs(module: nn.Module, kernel_name: str, outputs: jax.Array) -> jax.
     ``module.apply({"params": ...})`` it is a no-op. For a weight shared across the
     steps of a ``lax.scan``, create the perturbation outside the scan with the full
     ``(batch, time, d_out)`` shape (``tap_outputs(self, name, zeros)``) and add its
-    slices inside.
+    slices inside. Where two weights feed the same pre-activations (an LSTM's input and
+    recurrent kernels), tap that sum once per weight outside the scan, as
+    :class:`optlib.hedging.LSTMHedger` does: the output gradients are then one array and
+    K-FAC computes their factor once.
 
     Args:
         module: the flax module that owns the parameter.
