@@ -224,9 +224,10 @@ def baselines(cfg):
                 heston_delta_paths=cfg.heston_paths)
 
 
-def combine(rec):
-    """Best Adam and best K-FAC learning rate of a cached setting and the comparison."""
-    runs = rec["runs"]
+def combine(rec, schedule="constant"):
+    """Best Adam and best K-FAC learning rate of a cached setting, among the runs with the
+    given step schedule, and the comparison."""
+    runs = {n: r for n, r in rec["runs"].items() if r.get("schedule", "constant") == schedule}
 
     def best(opt):
         names = [n for n in runs if runs[n]["opt"] == opt]
@@ -246,7 +247,7 @@ def combine(rec):
     (sa, ca), (sk, ck) = full(a), full(k)
     target = float(ca[:, -1].mean())
     a_steps, k_steps = steps_to(sa, ca, target), steps_to(sk, ck, target)
-    out = dict(adam_lr=a["lr"], kfac_lr=k["lr"], kfac_damping=k["damping"],
+    out = dict(schedule=schedule, adam_lr=a["lr"], kfac_lr=k["lr"], kfac_damping=k["damping"],
                kfac_kl_clip=k["kl_clip"], kfac_momentum=k.get("momentum", 0.0),
                kfac_inverse_every=k.get("inverse_every", rec["inverse_every"]),
                kfac_stats_paths=k.get("stats_paths", rec["stats_paths"]),
@@ -261,6 +262,11 @@ def combine(rec):
     return out
 
 
+def schedules(rec):
+    """The step schedules among a cached setting's runs (runs before session 6: constant)."""
+    return sorted({r.get("schedule", "constant") for r in rec["runs"].values()})
+
+
 def summary_row(rec, c):
     a_steps, k_steps = c["adam_steps_to_target"], c["kfac_steps_to_target"]
     ratio = c["kfac_ms_per_step"] / c["adam_ms_per_step"]
@@ -269,7 +275,7 @@ def summary_row(rec, c):
     rel = lambda key: c[f"kfac_{key}"] / c[f"adam_{key}"] - 1  # noqa: E731
     return {
         "S0": rec["s0"], "xi": rec["xi"], "cost": rec["cost"], "H": rec["hidden"],
-        "seeds": rec["seeds"], "steps": rec["steps"],
+        "seeds": rec["seeds"], "steps": rec["steps"], "schedule": c["schedule"],
         "lr Adam / K-FAC": f"{c['adam_lr']:g} / {c['kfac_lr']:g}",
         "K-FAC damping, kl_clip, momentum, inverse every, stats paths":
             f"{c['kfac_damping']:g}, {c['kfac_kl_clip']}, {c['kfac_momentum']:g}, "
@@ -698,7 +704,7 @@ def main() -> None:
     cache.mkdir(parents=True, exist_ok=True)
     if cfg.table:
         recs = [json.loads(p.read_text()) for p in sorted(cache.glob("s0*.json"))]
-        pairs = [(r, combine(r)) for r in recs]
+        pairs = [(r, combine(r, sched)) for r in recs for sched in schedules(r)]
         print(markdown_table([summary_row(r, c) for r, c in pairs if c is not None]))
         for r, c in pairs:
             if c is None:
@@ -768,9 +774,10 @@ def main() -> None:
         rec["runs"][name] = run_one(cfg, opt, lr, damping, kl_clip, mom, ie, sp,
                                     cfg.adaptive)
         out.write_text(json.dumps(rec, indent=1))
-    c = combine(rec)
-    if c is not None:
-        print(markdown_table([summary_row(rec, c)]))
+    rows = [summary_row(rec, c) for c in (combine(rec, sched) for sched in schedules(rec))
+            if c is not None]
+    if rows:
+        print(markdown_table(rows))
     print(f"wrote {out} ({time.perf_counter() - t0:.0f} s, peak {peak_memory_mb():.0f} MB)")
 
 
