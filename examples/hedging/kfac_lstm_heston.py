@@ -108,6 +108,8 @@ def main() -> None:
         ax1.plot(np.arange(1, len(c) + 1), c, label=name)
     ax1.axhline(float(table[2][1].risk), color="k", ls="--", label="BS delta (test)")
     ax1.set(xlabel="step", ylabel="training entropic risk", title="Learning curves")
+    if all(np.all(c > 0) for c in curves.values()):
+        ax1.set_yscale("log")   # the late, small differences matter more than the first steps
     ax1.legend()
     lo, hi = np.percentile(np.concatenate(list(pnls.values())), [0.5, 99.5])
     for name, x in pnls.items():
