@@ -64,7 +64,7 @@ class LSTMHedger(nn.Module):
 
     @nn.compact
     def __call__(self, features: jax.Array) -> jax.Array:
-        n, t, d = features.shape
+        n, _, d = features.shape
         h_dim = self.hidden
         dtype = features.dtype
         w_in = self.param("input_kernel", nn.initializers.lecun_normal(), (d, 4 * h_dim), dtype)
